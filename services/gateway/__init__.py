@@ -1,0 +1,1 @@
+"""HTTP gateway: event ingest, webhooks and the run API (see issue: typed events)."""

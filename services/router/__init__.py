@@ -1,0 +1,1 @@
+"""The router: the Faust state machine of every run (see issue: durable functions)."""

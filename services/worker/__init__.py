@@ -1,0 +1,1 @@
+"""The worker: stateless executor calling the user's app over signed HTTP."""
