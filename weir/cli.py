@@ -40,9 +40,12 @@ def _dev(_args: argparse.Namespace) -> int:
     return run_dev()
 
 
-def _settings(_args: argparse.Namespace) -> int:
-    from weir.settings import describe
+def _settings(args: argparse.Namespace) -> int:
+    from weir.settings import describe, settings_markdown
 
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
     for env, kind, default, doc in describe():
         print(f"{env:<28} {kind:<8} {default:<14} {doc}")
     return 0
@@ -61,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_dev)
 
     settings = sub.add_parser("settings", help="list every setting with its variable and default")
+    settings.add_argument("--markdown", action="store_true", help="print docs/settings.md")
     settings.set_defaults(func=_settings)
     return parser
 

@@ -189,6 +189,10 @@ class LocalBroker:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
+            # After a kill -9 the restarted node cannot re-register until the
+            # controller expires its old session (9 s by default): keep it short.
+            "broker.session.timeout.ms=3000",
+            "broker.heartbeat.interval.ms=500",
             "auto.create.topics.enable=true",
             "delete.topic.enable=true",
             "log.retention.hours=168",
