@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,8 +55,150 @@ class Settings(BaseSettings):
 
     # -- Ports of the other parts ------------------------------------------------
     registry_port: int = Field(default=8081, description="Port of the schema registry.")
+    registry_host: str = Field(
+        default="127.0.0.1", description="Address Weir's schema registry binds."
+    )
+    registry_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="URL of the Confluent-compatible schema registry Weir's clients use "
+        "(Weir's own, or Confluent's, Apicurio's or Karapace's).",
+    )
+    registry_topic: str = Field(
+        default="_schemas",
+        description="Compacted single-partition topic where Weir's schema registry keeps "
+        "its schemas, configs and modes.",
+    )
+    registry_timeout: float = Field(
+        default=10.0,
+        description="Seconds Weir's schema registry waits for Kafka to acknowledge and "
+        "replay a write before answering 50002.",
+    )
     gateway_port: int = Field(default=8288, description="Port of the HTTP gateway.")
+
+    # -- Gateway (services/gateway, docs/gateway.md) ------------------------------
+    events_topic: str = Field(
+        default="weir.events",
+        description="Kafka topic every event is written to (by the gateway and the SDK).",
+    )
+    gateway_host: str = Field(default="127.0.0.1", description="Address the HTTP gateway binds.")
+    event_keys: str = Field(
+        default="",
+        description="Comma-separated secret event keys accepted in `POST /e/{key}`. Empty "
+        "with dev on: any key is accepted; empty with dev off: every key is refused.",
+    )
+    gateway_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest request body the gateway reads, in bytes (larger: 413).",
+    )
+    gateway_max_events: int = Field(
+        default=1000, description="Most events one `POST /e/{key}` array may carry (more: 413)."
+    )
+    gateway_delivery_timeout: float = Field(
+        default=10.0,
+        description="Seconds the gateway waits for Kafka to acknowledge a request's events "
+        "before answering 503 (nothing acknowledged is reported as written).",
+    )
+    gateway_producers: int = Field(
+        default=4,
+        description="Transactional producers in the gateway's pool: how many event arrays "
+        "can be written at the same time.",
+    )
+    gateway_linger_ms: float = Field(
+        default=1.0,
+        description="Milliseconds the gateway's producers wait to fill a batch (latency vs "
+        "throughput).",
+    )
+    gateway_instance: str = Field(
+        default="",
+        description="Stable name of this gateway instance, part of its Kafka transactional "
+        "ids; empty: host name and port. Two running gateways must not share it.",
+    )
+    gateway_retry_after: int = Field(
+        default=5, description="Seconds sent in Retry-After when the gateway answers 503."
+    )
+    webhooks: str = Field(
+        default="{}",
+        description="JSON object mapping a webhook source to its event name template, "
+        "secret and signature style (see docs/gateway.md).",
+    )
+    webhook_tolerance: float = Field(
+        default=300.0,
+        description="Seconds a timestamped webhook signature (Stripe style) stays valid.",
+    )
+    # -- Events and the SDK (weir/events, weir/transports, docs/events.md) --------
+    event_transport: str | None = Field(
+        default=None,
+        description="Where the SDK sends events: kafka://host:port (direct, Avro), "
+        "http(s)://host:port (the gateway) or memory:// (tests). Unset: kafka:// to the "
+        "Kafka of kafka_bootstrap (or the local broker).",
+    )
+    events_partitions: int = Field(
+        default=6,
+        description="Partitions of events_topic when the SDK has to create it.",
+    )
+    schema_policy: str = Field(
+        default="infer",
+        description="What sending an event whose name has no registered schema does: "
+        "'infer' (infer one from the data, register it, evolve it compatibly) or 'strict' "
+        "(reject with event_schema_unknown).",
+    )
+    schema_subject_prefix: str = Field(
+        default="",
+        description="Prefix of every event's registry subject; the subject of event "
+        "'shop/cart.added' is '<prefix>shop/cart.added'.",
+    )
+    event_key: str | None = Field(
+        default=None,
+        description="Event key the SDK's HTTP transport sends to the gateway (POST /e/{key}); "
+        "unset: 'dev'.",
+    )
+    send_timeout: float = Field(
+        default=30.0,
+        description="Seconds the SDK waits for Kafka (or the gateway) to acknowledge a send.",
+    )
     app_port: int = Field(default=8000, description="Port of the example app under `make dev`.")
+
+    # -- Durable functions: the app endpoint (weir/functions, docs/protocol.md) --
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="Key (32+ characters) that signs every call between Weir's workers and the "
+        "app, every answer, and the app's registration with the gateway (HMAC-SHA256). "
+        "Required unless dev is on.",
+    )
+    signing_key_fallback: SecretStr | None = Field(
+        default=None,
+        description="Previous signing key, still accepted while a rotation rolls out; "
+        "signatures are always made with signing_key.",
+    )
+    signature_tolerance: float = Field(
+        default=300.0,
+        description="Seconds a signature's timestamp may differ from the clock, either way, "
+        "before it is refused as stale or future.",
+    )
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8288",
+        description="Base URL of the gateway the app registers its functions with "
+        "(PUT {gateway_url}/v1/apps/{app_id}).",
+    )
+    app_url: str | None = Field(
+        default=None,
+        description="URL where Weir's workers reach this app's function endpoint "
+        "(e.g. https://shop.example/api/weir); unset: the URL of the request that asked for "
+        "the sync, else http://127.0.0.1:{app_port}{path}.",
+    )
+    step_output_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        description="Largest JSON output of one step, in bytes (larger: step_output_too_large).",
+    )
+    run_state_max_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        description="Largest memoized state of one run (all step outputs), in bytes "
+        "(larger: run_state_too_large).",
+    )
+    run_max_steps: int = Field(
+        default=1000,
+        description="Most distinct steps one run may reach (more: run_too_many_steps).",
+    )
 
     @property
     def bootstrap_servers(self) -> str:
