@@ -224,7 +224,8 @@ def settings_markdown() -> str:
         "|---|---|---|---|",
     ]
     for env, kind, default, doc in describe():
-        lines.append(f"| `{env}` | {kind} | `{default}` | {doc} |")
+        cells = (f"`{env}`", kind, f"`{default}`", doc)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
