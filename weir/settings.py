@@ -200,6 +200,45 @@ class Settings(BaseSettings):
         description="Most distinct steps one run may reach (more: run_too_many_steps).",
     )
 
+    # -- Durable functions: router and worker ------------------------------------
+    topic_prefix: str = Field(
+        default="weir.",
+        description="Prefix of the platform's own topics (functions, results, runs, fn.<id>).",
+    )
+    platform_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of the results, runs and per-function task topics. The router's "
+        "tables are co-partitioned with them, so change it only on a new deployment.",
+    )
+    router_datadir: Path | None = Field(
+        default=None,
+        description="Where the router keeps its RocksDB tables (default: <home>/router).",
+    )
+    router_id: str = Field(
+        default="weir-router",
+        description="Faust app id of the router (its consumer group and changelog prefix).",
+    )
+    worker_concurrency: int = Field(
+        default=200, ge=1, description="Most calls one worker has in flight at once."
+    )
+    worker_call_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds a worker waits for one call of the app."
+    )
+    worker_allow_private_urls: bool | None = Field(
+        default=None,
+        description="Let workers call apps on private, loopback or link-local addresses. "
+        "Unset: allowed only in dev mode.",
+    )
+    retry_base_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="First retry delay of a failed step; it doubles per attempt (with jitter).",
+    )
+    retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Cap of the growing retry delay."
+    )
+
     @property
     def bootstrap_servers(self) -> str:
         """Where Kafka clients connect."""

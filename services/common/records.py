@@ -1,0 +1,131 @@
+"""The Kafka records of the platform's own topics (JSON, validated by these models).
+
+    functions    key app id     AppRegistration (compacted; a tombstone removes the app)
+    results      key run id     RunCommand: start a run, or a worker's outcome of a task
+    fn.<app.fn>  key run id     Task: call the app for this run (the whole run state inside)
+    runs         key run id     HistoryRecord: the run's lifecycle, for the run API
+
+Every record of one run is keyed by its run id, so the router's run table,
+the results topic and the runs topic are co-partitioned, and a run's tasks
+stay ordered in one partition of its function's topic.
+
+Internal records are JSON (the event log itself is Avro): they are read only
+by Weir's own services, change with them, and JSON keeps them readable with
+any console consumer while debugging a run. Each carries ``v`` so a reader
+can refuse a record from a newer platform instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
+
+from weir.functions.protocol import (
+    CompleteResponse,
+    ErrorInfo,
+    FailedResponse,
+    PlannedResponse,
+    RunWarning,
+    StepRecord,
+    StepResponse,
+)
+
+RECORD_VERSION = 1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: int = RECORD_VERSION
+
+
+# -- results topic: commands to the router's run state machine -----------------
+
+
+class StartRun(_Record):
+    """Start one run of one function for one event (idempotent by run id)."""
+
+    kind: Literal["start"] = "start"
+    run_id: str
+    app_id: str
+    function_id: str
+    event: dict[str, Any]
+    ts: int = Field(default_factory=now_ms)
+
+
+class TaskOutcome(_Record):
+    """A worker's final answer to one task, after its own retries."""
+
+    kind: Literal["outcome"] = "outcome"
+    run_id: str
+    seq: int = Field(description="The task's seq: the router ignores outcomes of old tasks.")
+    target_step: str | None = None
+    attempts: int = Field(ge=1, description="Calls the worker made for this task.")
+    response: CompleteResponse | StepResponse | PlannedResponse | FailedResponse = Field(
+        discriminator="outcome"
+    )
+    ts: int = Field(default_factory=now_ms)
+
+
+RunCommand = Annotated[StartRun | TaskOutcome, Field(discriminator="kind")]
+run_command_adapter: TypeAdapter[StartRun | TaskOutcome] = TypeAdapter(RunCommand)
+
+
+# -- per-function task topics ---------------------------------------------------
+
+
+class Task(_Record):
+    """Call the app once for this run; the worker retries the call as needed."""
+
+    run_id: str
+    seq: int = Field(description="Increases with every task the router emits for the run.")
+    app_id: str
+    function_id: str
+    url: str = Field(description="The app endpoint at the time the task was emitted.")
+    retries: int = Field(ge=0, description="Retries allowed after the first attempt.")
+    target_step: str | None = None
+    event: dict[str, Any]
+    steps: list[StepRecord] = Field(default_factory=list)
+    emitted_at: int = Field(default_factory=now_ms)
+
+
+# -- runs topic: history --------------------------------------------------------
+
+HistoryType = Literal[
+    "run.queued",
+    "run.started",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "run.warning",
+    "step.started",
+    "step.completed",
+    "step.failed",
+    "step.retrying",
+    "step.planned",
+]
+
+
+class HistoryRecord(_Record):
+    """One line of a run's history; the run API folds them into a run's JSON."""
+
+    type: HistoryType
+    run_id: str
+    app_id: str
+    function_id: str
+    event_id: str | None = None
+    step_id: str | None = None
+    attempt: int | None = None
+    data: JsonValue = None
+    error: ErrorInfo | None = None
+    warnings: list[RunWarning] = Field(default_factory=list)
+    ts: int = Field(default_factory=now_ms)
+
+
+def dumps(record: BaseModel) -> bytes:
+    return record.model_dump_json(exclude_defaults=False).encode()

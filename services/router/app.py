@@ -1,0 +1,192 @@
+"""The router as a Faust app: two agents and one RocksDB table.
+
+    events topic ──> route_events ──StartRun──> results topic
+    results topic ──> drive_runs (runs table) ──> task topics, runs topic, events topic
+
+``route_events`` joins each event against the registrations and starts one
+run per matching function. Its input is keyed by event id and its output by
+run id, so the run table lives behind a repartition: every command about a
+run goes through the results topic, keyed by run id, which is co-partitioned
+with the ``runs`` table (same key, same partition count). Both agents run
+with concurrency 1 per partition, as Faust's offset commits require.
+
+The transitions themselves are pure functions in services/router/machine.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from services.common.records import (
+    StartRun,
+    TaskOutcome,
+    dumps,
+    run_command_adapter,
+)
+from services.common.topics import Topics
+from services.router.decoding import EventDecoder
+from services.router.machine import Effects, RunState, apply_outcome, run_id_for, start_run
+from services.router.recovery import SeekBeforeResumeTableManager
+from services.router.registrations import RegistrationIndex
+from weir.settings import Settings
+
+log = logging.getLogger("weir.router")
+MiB = 1024 * 1024
+
+
+def rocksdb_options() -> dict[str, Any]:
+    """Modest RocksDB settings (Faust's defaults assume a large machine): per partition DB."""
+    return {
+        "driver": "rocksdict",
+        "write_buffer_size": 8 * MiB,
+        "max_write_buffer_number": 2,
+        "target_file_size_base": 16 * MiB,
+        "block_cache_size": 32 * MiB,
+        "block_cache_compressed_size": 1 * MiB,
+        "max_open_files": 256,
+    }
+
+
+class Router:
+    """Builds the Faust app and holds what its agents need."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: RegistrationIndex,
+        decoder: EventDecoder,
+        emitter: Any,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings)
+        self.index = index
+        self.decoder = decoder
+        self.emitter = emitter  # sends events (failure events, send_event steps)
+        datadir = settings.router_datadir or (settings.home / "router")
+        self.app = faust.App(
+            settings.router_id,
+            broker=f"kafka://{settings.bootstrap_servers}",
+            store="rocksdb://",
+            datadir=str(Path(datadir).resolve()),
+            topic_partitions=self.topics.partitions,
+            topic_replication_factor=1,
+            processing_guarantee="at_least_once",
+            producer_acks=-1,
+            producer_linger=0.001,
+            broker_commit_interval=0.5,
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=1.0,
+            broker_rebalance_timeout=30.0,
+            consumer_auto_offset_reset="earliest",
+            stream_wait_empty=False,
+            web_enabled=False,
+            TableManager=SeekBeforeResumeTableManager,
+        )
+        self._task_topics: dict[str, faust.TopicT] = {}
+        self._build()
+
+    def _build(self) -> None:
+        app, topics = self.app, self.topics
+        events = app.topic(topics.events, key_serializer="raw", value_serializer="raw")
+        self.results = app.topic(
+            topics.results,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=topics.partitions,
+        )
+        self.history = app.topic(
+            topics.runs, key_serializer="raw", value_serializer="raw", partitions=topics.partitions
+        )
+        self.runs = app.Table(
+            "runs",
+            key_type=str,
+            value_type=bytes,
+            value_serializer="raw",
+            partitions=topics.partitions,
+            options=rocksdb_options(),
+        )
+
+        @app.agent(events, concurrency=1)
+        async def route_events(stream: faust.StreamT[bytes]) -> None:
+            async for value in stream:
+                await self.route_event(value)
+
+        @app.agent(self.results, concurrency=1)
+        async def drive_runs(stream: faust.StreamT[bytes]) -> None:
+            async for value in stream:
+                await self.drive(value)
+
+    # -- the two agents' bodies --------------------------------------------------
+
+    async def route_event(self, value: bytes | None) -> None:
+        if not value:
+            return
+        try:
+            event = await self.decoder.decode(value)
+        except Exception as exc:  # a record nobody can read must not stop routing
+            log.warning("skipping an undecodable event: %s", exc)
+            return
+        event_id = event.get("id")
+        if not isinstance(event_id, str):
+            return
+        for sub in self.index.subscriptions_for(event):
+            run_id = run_id_for(event_id, sub.app_id, sub.function.id)
+            command = StartRun(
+                run_id=run_id, app_id=sub.app_id, function_id=sub.function.id, event=event
+            )
+            await self.results.send(key=run_id.encode(), value=dumps(command))
+
+    async def drive(self, value: bytes | None) -> None:
+        if not value:
+            return
+        try:
+            command = run_command_adapter.validate_json(value)
+        except ValueError as exc:
+            log.warning("skipping an unreadable run command: %s", exc)
+            return
+        raw = self.runs.get(command.run_id)
+        state = RunState.model_validate_json(raw) if raw else None
+        if isinstance(command, StartRun):
+            sub = self.index.function(command.app_id, command.function_id)
+            effects = start_run(
+                command,
+                state,
+                url=sub.url if sub else None,
+                retries=sub.function.retries if sub else 0,
+            )
+        elif isinstance(command, TaskOutcome):
+            if state is None:
+                log.warning("outcome for unknown run %s", command.run_id)
+                return
+            effects = apply_outcome(state, command)
+        else:  # pragma: no cover - the adapter admits only the two
+            return
+        await self.write(command.run_id, effects)
+
+    async def write(self, run_id: str, effects: Effects) -> None:
+        if not effects.changed or effects.state is None:
+            return
+        # Events first: a failure event or a sent event must exist before the
+        # state says so (a crash in between replays the transition, and the
+        # events carry deterministic ids, so consumers can drop the repeat).
+        if effects.events:
+            await self.emitter.send(effects.events)
+        self.runs[run_id] = effects.state.model_dump_json().encode()
+        key = run_id.encode()
+        for task in effects.tasks:
+            topic = self._task_topic(task.app_id, task.function_id)
+            await topic.send(key=key, value=dumps(task))
+        for record in effects.history:
+            await self.history.send(key=key, value=dumps(record))
+
+    def _task_topic(self, app_id: str, function_id: str) -> faust.TopicT:
+        name = self.topics.task(app_id, function_id)
+        topic = self._task_topics.get(name)
+        if topic is None:
+            topic = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+            self._task_topics[name] = topic
+        return topic
