@@ -1,0 +1,1 @@
+"""Run history as the run API shows it: the runs topic folded into one JSON per run."""

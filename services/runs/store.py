@@ -1,0 +1,124 @@
+"""An in-memory view of the runs topic for the run API.
+
+A background thread reads the runs topic from the beginning (no consumer
+group: every gateway process keeps the whole view) and folds each record into
+its run. The view is bounded: past ``max_runs`` the oldest finished runs are
+forgotten by the API (they stay in the topic, the history of record).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from services.common.records import HistoryRecord
+from services.runs.fold import apply
+
+log = logging.getLogger("weir.runs")
+
+
+class RunView:
+    """Thread-safe runs by id, and run ids by the event that started them."""
+
+    def __init__(self, max_runs: int = 100_000) -> None:
+        self.max_runs = max_runs
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._by_event: dict[str, list[str]] = {}
+
+    def add(self, record: HistoryRecord) -> None:
+        with self._lock:
+            run = apply(self._runs.get(record.run_id), record)
+            self._runs[record.run_id] = run
+            if run["event_id"]:
+                ids = self._by_event.setdefault(run["event_id"], [])
+                if record.run_id not in ids:
+                    ids.append(record.run_id)
+            if len(self._runs) > self.max_runs:
+                self._evict()
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            return _copy(run) if run is not None else None
+
+    def runs_of_event(self, event_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                _copy(self._runs[r]) for r in self._by_event.get(event_id, []) if r in self._runs
+            ]
+
+    def _evict(self) -> None:
+        for run_id, run in list(self._runs.items()):
+            if len(self._runs) <= self.max_runs:
+                return
+            if run["status"] in ("completed", "failed", "cancelled"):
+                del self._runs[run_id]
+                event_runs = self._by_event.get(run["event_id"] or "", [])
+                if run_id in event_runs:
+                    event_runs.remove(run_id)
+
+
+def _copy(run: dict[str, Any]) -> dict[str, Any]:
+    return {**run, "steps": [dict(s) for s in run["steps"]], "warnings": list(run["warnings"])}
+
+
+class RunFollower:
+    """Feeds a :class:`RunView` from the runs topic, in a daemon thread."""
+
+    def __init__(self, bootstrap: str, topic: str, view: RunView) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.view = view
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="run-history", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": "weir-run-view",  # required by the client; never joined (assign)
+                "enable.auto.commit": False,
+                "topic.metadata.refresh.interval.ms": 2000,
+            }
+        )
+        try:
+            assigned = 0
+            while not self._stop.is_set():
+                if not assigned:
+                    meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                    if meta is None or meta.error is not None or not meta.partitions:
+                        self._stop.wait(0.5)
+                        continue
+                    consumer.assign(
+                        [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
+                    )
+                    assigned = len(meta.partitions)
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("runs topic: %s", error)
+                    continue
+                value = msg.value()
+                if not value:
+                    continue
+                try:
+                    self.view.add(HistoryRecord.model_validate_json(value))
+                except ValueError as exc:
+                    log.warning("skipping an unreadable history record: %s", exc)
+        finally:
+            consumer.close()
