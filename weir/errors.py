@@ -59,10 +59,19 @@ class ErrorCode(StrEnum):
     NON_RETRIABLE = "non_retriable"
     RETRY_AFTER = "retry_after"
     FUNCTION_NOT_FOUND = "function_not_found"
+    RUN_NOT_FOUND = "run_not_found"
+    REGISTRATION_INVALID = "registration_invalid"
     SIGNATURE_MISSING = "signature_missing"
     SIGNATURE_INVALID = "signature_invalid"
     SIGNATURE_EXPIRED = "signature_expired"
     REGISTRATION_FAILED = "registration_failed"
+    # the worker calling the app (services/worker, docs/worker.md)
+    APP_UNREACHABLE = "app_unreachable"
+    APP_TIMEOUT = "app_timeout"
+    APP_BAD_RESPONSE = "app_bad_response"
+    APP_SIGNATURE_INVALID = "app_signature_invalid"
+    APP_URL_FORBIDDEN = "app_url_forbidden"
+    TASK_INVALID = "task_invalid"
 
 
 class WeirError(Exception):
@@ -447,3 +456,69 @@ class RegistrationError(WeirError):
     code = ErrorCode.REGISTRATION_FAILED
     retryable = True
     http_status = 502
+
+
+# -- The worker calling the app (services/worker, docs/worker.md) -----------------
+# Transport failures: a call that produced no verified answer. Each is retried
+# like a retryable app error; once the task's retries are spent the run fails
+# with the last one as its error.
+
+
+class AppUnreachableError(WeirError):
+    """The app's endpoint could not be reached: refused, reset, or its host does not resolve."""
+
+    code = ErrorCode.APP_UNREACHABLE
+    retryable = True
+    http_status = 502
+
+
+class AppTimeoutError(WeirError):
+    """The app did not answer a call within the worker's call timeout."""
+
+    code = ErrorCode.APP_TIMEOUT
+    retryable = True
+    http_status = 504
+
+
+class AppBadResponseError(WeirError):
+    """The app answered something that is not a call answer (e.g. a proxy's 502 page, a 429)."""
+
+    code = ErrorCode.APP_BAD_RESPONSE
+    retryable = True
+    http_status = 502
+
+
+class AppSignatureInvalidError(WeirError):
+    """The app's answer is unsigned or its signature does not verify (keys differ, tampering)."""
+
+    code = ErrorCode.APP_SIGNATURE_INVALID
+    retryable = True
+    http_status = 502
+
+
+class AppUrlForbiddenError(WeirError):
+    """The app's URL resolves to a private, loopback or link-local address, which is refused."""
+
+    code = ErrorCode.APP_URL_FORBIDDEN
+    http_status = 403
+
+
+class TaskInvalidError(WeirError):
+    """A record on a task topic is not a task this worker can read (skipped, never retried)."""
+
+    code = ErrorCode.TASK_INVALID
+    http_status = 422
+
+
+class RunNotFoundError(WeirError):
+    """No run with this id is known to the run API."""
+
+    code = ErrorCode.RUN_NOT_FOUND
+    http_status = 404
+
+
+class RegistrationInvalidError(WeirError):
+    """An app registration sent to the gateway is not a valid registration."""
+
+    code = ErrorCode.REGISTRATION_INVALID
+    http_status = 422
