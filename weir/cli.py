@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     settings = sub.add_parser("settings", help="list every setting with its variable and default")
     settings.add_argument("--markdown", action="store_true", help="print docs/settings.md")
     settings.set_defaults(func=_settings)
+
+    from weir.cli_schemas import add_parser as add_schemas_parser
+
+    add_schemas_parser(sub)  # weir schemas list|show|check
+
+    from weir.cli_runs import add_parser as add_runs_parser
+
+    add_runs_parser(sub)  # weir runs get|list
     return parser
 
 

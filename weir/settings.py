@@ -238,6 +238,27 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(
         default=3600.0, gt=0, description="Cap of the growing retry delay."
     )
+    worker_group: str | None = Field(
+        default=None,
+        description="Kafka consumer group of the workers; unset: '<topic_prefix>worker'.",
+    )
+    worker_instance: str | None = Field(
+        default=None,
+        description="Static group membership id of this worker (group.instance.id): a worker "
+        "restarted under the same id gets its partitions back at once, without a rebalance. "
+        "Unique per worker process; unset: dynamic membership.",
+    )
+    worker_shutdown_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a stopping worker waits for its in-flight calls; calls still "
+        "running then are abandoned and their tasks re-delivered to the next worker.",
+    )
+    worker_log_level: str = Field(
+        default="INFO",
+        description="Log level of `python -m services.worker` (DEBUG: one line per task "
+        "outcome with its queue delay and call time).",
+    )
 
     @property
     def bootstrap_servers(self) -> str:
