@@ -28,6 +28,7 @@ from weir.errors import (
     SignatureExpiredError,
     SignatureMissingError,
 )
+from weir.settings import Settings
 
 SIGNATURE_HEADER = "X-Weir-Signature"
 DEFAULT_TOLERANCE = 300.0
@@ -126,3 +127,18 @@ class Signer:
                 matched |= hmac.compare_digest(expected, candidate)
         if not matched:
             raise SignatureError("signature does not match the body under any signing key")
+
+
+def signer_from_settings(
+    settings: Settings, clock: Callable[[], float] = time.time
+) -> Signer | None:
+    """The signer of the configured keys; None when no signing key is set."""
+    if settings.signing_key is None:
+        return None
+    fallback = settings.signing_key_fallback
+    return Signer(
+        settings.signing_key.get_secret_value(),
+        fallback.get_secret_value() if fallback is not None else None,
+        tolerance=settings.signature_tolerance,
+        clock=clock,
+    )

@@ -18,6 +18,7 @@ from services.gateway.envelope import json_type, parse_body, parse_json
 from services.gateway.ingest import Ingest
 from services.gateway.keys import EventKeys
 from services.gateway.openapi import Accepted, events_body, install_openapi, webhook_body
+from services.gateway.platform_api import PlatformApi, install_platform_api
 from services.gateway.problems import install_problem_handlers, problem_responses
 from services.gateway.timing import Stopwatch
 from services.gateway.webhooks.sources import WebhookSources
@@ -46,6 +47,8 @@ class Gateway:
     max_events: int = 1000
     retry_after: int = 5
     clock: Callable[[], float] = field(default=time.time)
+    # App registration and the run API; None serves event ingest only.
+    platform: PlatformApi | None = None
 
 
 def _accepted(ids: list[str], watch: Stopwatch) -> Response:
@@ -60,9 +63,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.ingest.start()
+        if gateway.platform is not None:
+            await gateway.platform.open()
         try:
             yield
         finally:
+            if gateway.platform is not None:
+                gateway.platform.close()
             await gateway.ingest.close()
 
     app = FastAPI(
@@ -70,6 +77,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     install_problem_handlers(app, retry_after=gateway.retry_after)
     install_openapi(app)
+    if gateway.platform is not None:
+        install_platform_api(app, gateway.platform)
 
     @app.post(
         "/e/{event_key}",

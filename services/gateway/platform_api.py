@@ -25,15 +25,17 @@ from starlette.responses import JSONResponse, Response
 
 from services.common.provision import ensure_topics, platform_topics, task_topic
 from services.common.topics import Topics
-from services.runs.store import RunView
+from services.runs.store import RunFollower, RunView
 from weir.errors import (
     BrokerUnavailableError,
+    ConfigError,
     RegistrationInvalidError,
     RequestMalformedError,
     RunNotFoundError,
 )
 from weir.functions.protocol import AppRegistration
-from weir.signing import Signer
+from weir.settings import Settings
+from weir.signing import Signer, signer_from_settings
 
 SIGNATURE_HEADER = "x-weir-signature"
 
@@ -45,12 +47,46 @@ class PlatformApi:
     runs: RunView
     signer: Signer | None  # None: dev mode, registrations are not signed
     producer: Producer | None = None
+    follower: RunFollower | None = None
 
-    def start(self) -> None:
-        ensure_topics(self.bootstrap, platform_topics(self.topics))
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlatformApi:
+        signer = None
+        if not settings.dev:
+            if not settings.signing_key:
+                raise ConfigError(
+                    "the gateway needs WEIR_SIGNING_KEY to verify app registrations "
+                    "(or WEIR_DEV=1 for local development)"
+                )
+            signer = signer_from_settings(settings)
+        return cls(
+            bootstrap=settings.bootstrap_servers,
+            topics=Topics(settings),
+            runs=RunView(),
+            signer=signer,
+        )
+
+    async def open(self) -> None:
+        """Create the platform topics (Kafka may still be starting: retry) and follow runs."""
+        for attempt in range(30):
+            try:
+                await asyncio.to_thread(ensure_topics, self.bootstrap, platform_topics(self.topics))
+                break
+            except BrokerUnavailableError:
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(1)
         self.producer = Producer(
             {"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True}
         )
+        self.follower = RunFollower(self.bootstrap, self.topics.runs, self.runs)
+        self.follower.start()
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        if self.producer is not None:
+            self.producer.flush(10)
 
     async def write_registration(self, app_id: str, value: bytes | None) -> None:
         producer = self.producer

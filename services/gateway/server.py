@@ -12,6 +12,7 @@ from services.gateway.app import Gateway, create_app
 from services.gateway.encoder import RegistryEventEncoder
 from services.gateway.ingest import EventEncoder, Ingest
 from services.gateway.keys import EventKeys
+from services.gateway.platform_api import PlatformApi
 from services.gateway.producer import EventWriter, KafkaEventWriter, WriterConfig
 from services.gateway.webhooks.sources import WebhookSources
 from weir.settings import Settings
@@ -56,7 +57,9 @@ def build_gateway(
 
 
 def build_app(settings: Settings) -> FastAPI:
-    return create_app(build_gateway(settings))
+    gateway = build_gateway(settings)
+    gateway.platform = PlatformApi.from_settings(settings)
+    return create_app(gateway)
 
 
 def uvicorn_config(app: FastAPI, **options: Any) -> uvicorn.Config:

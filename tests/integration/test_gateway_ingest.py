@@ -279,6 +279,9 @@ def test_python_m_services_gateway_serves_events(
         "WEIR_REGISTRY_URL": registry.url,
         "WEIR_EVENT_KEYS": "k1,k2",
         "WEIR_GATEWAY_INSTANCE": unique("test"),
+        # Outside dev mode the gateway verifies app registrations: it needs the key.
+        "WEIR_SIGNING_KEY": "k" * 32,
+        "WEIR_TOPIC_PREFIX": unique("gwp") + ".",
     }
     with GatewayProcess(env) as gateway:
         answer = httpx.post(f"{gateway.url}/e/k2", json={"name": "app/from-process"})

@@ -45,7 +45,7 @@ from weir.functions.protocol import (
 )
 from weir.functions.registration import Registrar
 from weir.settings import Settings, get_settings
-from weir.signing import SIGNATURE_HEADER, Signer
+from weir.signing import SIGNATURE_HEADER, Signer, signer_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +217,7 @@ class Endpoint:
 
 
 def _signer(settings: Settings, clock: Callable[[], float]) -> Signer | None:
-    if settings.signing_key is None:
-        return None
-    fallback = settings.signing_key_fallback
-    return Signer(
-        settings.signing_key.get_secret_value(),
-        fallback.get_secret_value() if fallback is not None else None,
-        tolerance=settings.signature_tolerance,
-        clock=clock,
-    )
+    return signer_from_settings(settings, clock)
 
 
 def _by_id(functions: Sequence[Function]) -> dict[str, Function]:
