@@ -28,6 +28,7 @@ from weir.events.catalog import SchemaCatalog
 from weir.events.model import Event
 from weir.events.raw import RawEvent
 from weir.events.registry import HttpSchemaRegistry, SchemaRegistry
+from weir.functions.mixin import FunctionsMixin
 from weir.settings import Settings, get_settings
 from weir.transports import Sendable, Transport, transport_for
 
@@ -35,7 +36,7 @@ T = TypeVar("T")
 Sendables = Sendable | Mapping[str, Any] | Sequence[Sendable | Mapping[str, Any]]
 
 
-class Weir:
+class Weir(FunctionsMixin):
     def __init__(
         self,
         app_id: str,
@@ -46,6 +47,7 @@ class Weir:
         events_topic: str | None = None,
         event_key: str | None = None,
         settings: Settings | None = None,
+        dev: bool | None = None,
     ) -> None:
         """``transport``/``registry``: a URL or an object; defaults come from the settings
         (``event_transport``, ``registry_url``). A ``memory://`` transport without a
@@ -54,6 +56,8 @@ class Weir:
             raise ConfigError("app_id is a non-empty string, e.g. Weir(app_id='shop')")
         self.app_id = app_id
         self.settings = settings or get_settings()
+        # Dev mode skips signatures; only an explicit True (or WEIR_DEV) turns it on.
+        self.dev = self.settings.dev if dev is None else dev
         url: str | None = None
         if transport is None or isinstance(transport, str):
             url = transport or self.settings.event_transport

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from weir.client import Weir
 from weir.events.memory_registry import InMemoryRegistry
+from weir.functions.testing import RunResult, arun_function, run_function
 from weir.transports.memory import InMemoryTransport, SentEvent
 
 
@@ -44,4 +45,13 @@ def memory_weir(
     )
 
 
-__all__ = ["InMemoryRegistry", "InMemoryTransport", "MemoryWeir", "SentEvent", "memory_weir"]
+__all__ = [
+    "InMemoryRegistry",
+    "InMemoryTransport",
+    "MemoryWeir",
+    "RunResult",
+    "SentEvent",
+    "arun_function",
+    "memory_weir",
+    "run_function",
+]

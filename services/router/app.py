@@ -28,6 +28,7 @@ from services.common.records import (
     run_command_adapter,
 )
 from services.common.topics import Topics
+from services.router.committed import read_committed_consumers
 from services.router.decoding import EventDecoder
 from services.router.machine import Effects, RunState, apply_outcome, run_id_for, start_run
 from services.router.recovery import SeekBeforeResumeTableManager
@@ -66,6 +67,7 @@ class Router:
         self.index = index
         self.decoder = decoder
         self.emitter = emitter  # sends events (failure events, send_event steps)
+        read_committed_consumers()  # aborted event lists must stay invisible
         datadir = settings.router_datadir or (settings.home / "router")
         self.app = faust.App(
             settings.router_id,

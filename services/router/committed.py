@@ -1,0 +1,33 @@
+"""Make the router's Faust consumer read only committed records.
+
+The SDK and the gateway write a list of events as one Kafka transaction, so
+an aborted list must stay invisible to the router. Faust reads with
+``read_committed`` only in its exactly-once mode (which would also make every
+router write transactional); in at-least-once mode it reads uncommitted
+records. This wraps the one factory method that builds the aiokafka consumer
+and sets the isolation level before the consumer starts (aiokafka hands it
+to its fetcher in ``start()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+_PATCHED = "_weir_read_committed"
+
+
+def read_committed_consumers() -> None:
+    """Idempotent: patch Faust's aiokafka consumer factory once per process."""
+    if getattr(AIOKafkaConsumerThread, _PATCHED, False):
+        return
+    original = AIOKafkaConsumerThread._create_worker_consumer
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+    setattr(AIOKafkaConsumerThread, "_create_worker_consumer", create)  # noqa: B010
+    setattr(AIOKafkaConsumerThread, _PATCHED, True)  # noqa: B010
