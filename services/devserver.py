@@ -38,10 +38,12 @@ class Part:
 
     name: str
     module: str  # run as `python -m <module>`
-    url: str  # printed, and polled until it answers
+    url: str | None  # printed, and polled until it answers
     args: list[str] = field(default_factory=list)
     ready_path: str = "/"
+    ready_line: str | None = None  # for parts without HTTP: a line of output that means ready
     proc: subprocess.Popen[str] | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def available(self) -> bool:
         """Parts whose service is not built yet are skipped, not failed."""
@@ -52,6 +54,7 @@ class Part:
 
 
 def platform_parts(settings: Settings) -> list[Part]:
+    """In start order: each part needs the ones before it."""
     return [
         Part("registry", "services.registry", f"http://127.0.0.1:{settings.registry_port}"),
         Part(
@@ -60,6 +63,9 @@ def platform_parts(settings: Settings) -> list[Part]:
             f"http://127.0.0.1:{settings.gateway_port}",
             ready_path="/health",
         ),
+        Part("router", "services.router", None, ready_line="Worker]: Ready"),
+        Part("worker", "services.worker", None, ready_line="worker ready"),
+        Part("app", "examples.shop", f"http://127.0.0.1:{settings.app_port}"),
     ]
 
 
@@ -86,7 +92,7 @@ class DevServer:
         for part in self.parts:
             self._spawn(part, env)
             self._wait_ready(part)
-            self.say(f"  {part.name:<9} {part.url}")
+            self.say(f"  {part.name:<9} {part.url or 'running'}")
 
     def stop(self) -> None:
         for part in reversed(self.started):
@@ -142,6 +148,8 @@ class DevServer:
         if part.proc is None or part.proc.stdout is None:
             return
         for line in part.proc.stdout:
+            if part.ready_line is not None and part.ready_line in line:
+                part.ready.set()
             self.say(f"[{part.name}] {line.rstrip()}")
 
     def _wait_ready(self, part: Part, timeout: float = 60.0) -> None:
@@ -149,6 +157,10 @@ class DevServer:
         while time.monotonic() < deadline:
             if part.proc is not None and part.proc.poll() is not None:
                 raise DevServerError(f"{part.name} exited during start-up (see its output above)")
+            if part.url is None:
+                if part.ready.wait(0.1):
+                    return
+                continue
             try:
                 with urllib.request.urlopen(part.url + part.ready_path, timeout=1):
                     return
@@ -156,7 +168,7 @@ class DevServer:
                 return  # it answers HTTP: up
             except OSError:
                 time.sleep(0.1)
-        raise DevServerError(f"{part.name} did not answer at {part.url} within {timeout:.0f}s")
+        raise DevServerError(f"{part.name} was not ready within {timeout:.0f}s")
 
 
 class DevServerError(WeirError):

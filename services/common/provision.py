@@ -45,6 +45,7 @@ def platform_topics(topics: Topics) -> list[NewTopic]:
     """The topics every deployment has (task topics come with registrations)."""
     p = topics.partitions
     return [
+        NewTopic(topics.events, topics.events_partitions, 1),
         NewTopic(topics.functions, 1, 1, config={"cleanup.policy": "compact"}),
         NewTopic(topics.results, p, 1),
         NewTopic(topics.runs, p, 1, config={"retention.ms": HISTORY_RETENTION_MS}),

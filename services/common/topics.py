@@ -20,6 +20,7 @@ class Topics:
     def __init__(self, settings: Settings) -> None:
         prefix = settings.topic_prefix
         self.events = settings.events_topic
+        self.events_partitions = settings.events_partitions
         self.functions = prefix + "functions"
         self.results = prefix + "results"
         self.runs = prefix + "runs"

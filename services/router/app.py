@@ -68,12 +68,13 @@ class Router:
         self.decoder = decoder
         self.emitter = emitter  # sends events (failure events, send_event steps)
         read_committed_consumers()  # aborted event lists must stay invisible
-        datadir = settings.router_datadir or (settings.home / "router")
+        datadir = Path(settings.router_datadir or (settings.home / "router")).resolve()
+        datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.router_id,
             broker=f"kafka://{settings.bootstrap_servers}",
             store="rocksdb://",
-            datadir=str(Path(datadir).resolve()),
+            datadir=str(datadir),
             topic_partitions=self.topics.partitions,
             topic_replication_factor=1,
             processing_guarantee="at_least_once",
@@ -103,11 +104,10 @@ class Router:
         self.history = app.topic(
             topics.runs, key_serializer="raw", value_serializer="raw", partitions=topics.partitions
         )
+        # Values are the run state's JSON form (Faust's default json codec).
         self.runs = app.Table(
             "runs",
             key_type=str,
-            value_type=bytes,
-            value_serializer="raw",
             partitions=topics.partitions,
             options=rocksdb_options(),
         )
@@ -150,8 +150,8 @@ class Router:
         except ValueError as exc:
             log.warning("skipping an unreadable run command: %s", exc)
             return
-        raw = self.runs.get(command.run_id)
-        state = RunState.model_validate_json(raw) if raw else None
+        stored = self.runs.get(command.run_id)
+        state = RunState.model_validate(stored) if stored else None
         if isinstance(command, StartRun):
             sub = self.index.function(command.app_id, command.function_id)
             effects = start_run(
@@ -177,7 +177,7 @@ class Router:
         # events carry deterministic ids, so consumers can drop the repeat).
         if effects.events:
             await self.emitter.send(effects.events)
-        self.runs[run_id] = effects.state.model_dump_json().encode()
+        self.runs[run_id] = effects.state.model_dump(mode="json")
         key = run_id.encode()
         for task in effects.tasks:
             topic = self._task_topic(task.app_id, task.function_id)
