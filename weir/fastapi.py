@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from weir.functions.endpoint import DEFAULT_PATH, Endpoint
@@ -69,9 +69,14 @@ def serve(
     )
 
     async def route(request: Request) -> Response:
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # The caller (a worker) went away mid-request; it will retry the task.
+            return Response(status_code=499)
         reply = await endpoint.handle(
             request.method,
-            body=await request.body(),
+            body=body,
             signature=request.headers.get(SIGNATURE_HEADER),
             query=dict(request.query_params),
             request_url=str(request.url),

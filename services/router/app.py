@@ -15,15 +15,20 @@ The transitions themselves are pure functions in services/router/machine.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.streams import _current_event
+from faust.types import EventT
 
 from services.common.records import (
     StartRun,
-    TaskOutcome,
     dumps,
     run_command_adapter,
 )
@@ -37,6 +42,20 @@ from weir.settings import Settings
 
 log = logging.getLogger("weir.router")
 MiB = 1024 * 1024
+# A batch closes at this many commands or after this long without one more.
+BATCH_MAX = 500
+BATCH_WITHIN = 0.002
+
+
+@contextmanager
+def processing(event: EventT[bytes]) -> Iterator[None]:
+    """Make ``event`` Faust's current event: a table reads and writes the partition of
+    the current event, and a batch holds events of several partitions."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def rocksdb_options() -> dict[str, Any]:
@@ -119,8 +138,10 @@ class Router:
 
         @app.agent(self.results, concurrency=1)
         async def drive_runs(stream: faust.StreamT[bytes]) -> None:
-            async for value in stream:
-                await self.drive(value)
+            # Batches: the effects of a whole batch are awaited together
+            # (one Kafka round trip), then the states are stored.
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+                await self.drive_batch(batch)
 
     # -- the two agents' bodies --------------------------------------------------
 
@@ -142,48 +163,79 @@ class Router:
             )
             await self.results.send(key=run_id.encode(), value=dumps(command))
 
-    async def drive(self, value: bytes | None) -> None:
-        if not value:
+    async def drive_batch(self, batch: Sequence[EventT[bytes]]) -> None:
+        """Apply a batch of commands: effects first, acknowledged, then the states.
+
+        A state is stored only after Kafka acknowledged every task, history
+        record and event its transition emitted. A crash in between replays
+        the batch: a run whose state was not stored is transitioned again and
+        emits the same effects again (tasks keep their seq, events their ids,
+        so the repeats are ignored downstream); a run whose state was stored
+        had its effects delivered already. The reverse order could store a
+        state whose tasks were lost, leaving its run stuck for ever.
+        """
+        states: dict[str, tuple[EventT[bytes], RunState]] = {}
+        effects: list[Effects] = []
+        for event in batch:
+            with processing(event):
+                done = self.transition(event.value, states)
+            if done is not None and done.changed and done.state is not None:
+                states[done.state.run_id] = (event, done.state)
+                effects.append(done)
+        if not effects:
             return
+        await self.emit(effects)
+        for event, state in states.values():
+            with processing(event):  # the table writes to the event's partition
+                self.runs[state.run_id] = state.model_dump(mode="json")
+
+    def transition(
+        self, value: bytes | None, states: dict[str, tuple[EventT[bytes], RunState]]
+    ) -> Effects | None:
+        if not value:
+            return None
         try:
             command = run_command_adapter.validate_json(value)
         except ValueError as exc:
             log.warning("skipping an unreadable run command: %s", exc)
-            return
-        stored = self.runs.get(command.run_id)
-        state = RunState.model_validate(stored) if stored else None
+            return None
+        state = self._state(command.run_id, states)
         if isinstance(command, StartRun):
             sub = self.index.function(command.app_id, command.function_id)
-            effects = start_run(
+            return start_run(
                 command,
                 state,
                 url=sub.url if sub else None,
                 retries=sub.function.retries if sub else 0,
             )
-        elif isinstance(command, TaskOutcome):
-            if state is None:
-                log.warning("outcome for unknown run %s", command.run_id)
-                return
-            effects = apply_outcome(state, command)
-        else:  # pragma: no cover - the adapter admits only the two
-            return
-        await self.write(command.run_id, effects)
+        if state is None:
+            log.warning("outcome for unknown run %s", command.run_id)
+            return None
+        return apply_outcome(state, command)
 
-    async def write(self, run_id: str, effects: Effects) -> None:
-        if not effects.changed or effects.state is None:
-            return
-        # Events first: a failure event or a sent event must exist before the
-        # state says so (a crash in between replays the transition, and the
-        # events carry deterministic ids, so consumers can drop the repeat).
-        if effects.events:
-            await self.emitter.send(effects.events)
-        self.runs[run_id] = effects.state.model_dump(mode="json")
-        key = run_id.encode()
-        for task in effects.tasks:
-            topic = self._task_topic(task.app_id, task.function_id)
-            await topic.send(key=key, value=dumps(task))
-        for record in effects.history:
-            await self.history.send(key=key, value=dumps(record))
+    def _state(
+        self, run_id: str, states: dict[str, tuple[EventT[bytes], RunState]]
+    ) -> RunState | None:
+        if run_id in states:  # changed earlier in this batch, not stored yet
+            return states[run_id][1]
+        stored = self.runs.get(run_id)
+        return RunState.model_validate(stored) if stored else None
+
+    async def emit(self, effects: list[Effects]) -> None:
+        """Send every effect and wait until Kafka acknowledged all of them."""
+        events = [event for done in effects for event in done.events]
+        if events:
+            await self.emitter.send(events)
+        pending: list[Awaitable[Any]] = []
+        for done in effects:
+            assert done.state is not None
+            key = done.state.run_id.encode()
+            for task in done.tasks:
+                topic = self._task_topic(task.app_id, task.function_id)
+                pending.append(await topic.send(key=key, value=dumps(task)))
+            for record in done.history:
+                pending.append(await self.history.send(key=key, value=dumps(record)))
+        await asyncio.gather(*pending)
 
     def _task_topic(self, app_id: str, function_id: str) -> faust.TopicT:
         name = self.topics.task(app_id, function_id)

@@ -30,4 +30,4 @@ def read_committed_consumers() -> None:
         return consumer
 
     setattr(AIOKafkaConsumerThread, "_create_worker_consumer", create)  # noqa: B010
-    setattr(AIOKafkaConsumerThread, _PATCHED, True)  # noqa: B010
+    setattr(AIOKafkaConsumerThread, _PATCHED, True)

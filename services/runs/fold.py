@@ -40,7 +40,14 @@ def _step(run: dict[str, Any], step_id: str) -> dict[str, Any]:
     for step in steps:
         if step["id"] == step_id:
             return step
-    step = {"id": step_id, "status": "planned", "attempts": 0, "output": None, "error": None}
+    step = {
+        "id": step_id,
+        "status": "planned",
+        "attempts": 0,
+        "output": None,
+        "error": None,
+        "recorded_at": None,
+    }
     steps.append(step)
     return step
 
@@ -73,9 +80,11 @@ def apply(run: dict[str, Any] | None, record: HistoryRecord) -> dict[str, Any]:
         if kind == "step.completed":
             step["status"] = "completed"
             step["output"] = record.data
+            step["recorded_at"] = record.ts
             step["attempts"] = max(step["attempts"], 1)
         elif kind == "step.failed":
             step["status"] = "failed"
+            step["recorded_at"] = record.ts
             step["error"] = record.error.model_dump(mode="json") if record.error else None
         elif kind == "step.retrying" and step["status"] not in ("completed", "failed"):
             step["status"] = "retrying"

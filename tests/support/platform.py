@@ -289,8 +289,15 @@ class Platform:
 
     def step_executions(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
+        for key, _at in self.step_execution_times():
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def step_execution_times(self) -> list[tuple[tuple[str, str], int]]:
+        """((run id, step id), epoch ms) of every real execution, in log order."""
+        found: list[tuple[tuple[str, str], int]] = []
         if self.steps_log.exists():
             for line in self.steps_log.read_text().splitlines():
-                run_id, step_id = line.split(" ", 1)
-                counts[(run_id, step_id)] = counts.get((run_id, step_id), 0) + 1
-        return counts
+                run_id, step_id, at = line.split(" ")
+                found.append(((run_id, step_id), int(at)))
+        return found

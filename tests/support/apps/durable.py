@@ -1,6 +1,6 @@
 """The app the end-to-end tests serve: real functions, every step execution logged.
 
-Each real execution of a step appends ``<run id> <step id>`` to the file named
+Each real execution of a step appends ``<run id> <step id> <epoch ms>`` to the file named
 by DURABLE_APP_LOG (O_APPEND writes of one short line are atomic), so a test
 can count how often a step ran, across app restarts too.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 import uvicorn
@@ -27,7 +28,7 @@ client = Weir(app_id=os.environ.get("DURABLE_APP_ID", "durable"))
 def _ran(ctx: Context[Any], step_id: str) -> None:
     if LOG:
         with open(LOG, "a") as out:
-            out.write(f"{ctx.run_id} {step_id}\n")
+            out.write(f"{ctx.run_id} {step_id} {int(time.time() * 1000)}\n")
 
 
 async def three_steps(ctx: Context[Any], step: Step) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""Crashes lose nothing: 1,000 runs while the router and the worker are killed.
+
+Every run of a 3-step function must complete although the router is killed
+with SIGKILL and restarted three times and the worker twice while the runs
+are in flight. A step whose result was recorded must never execute again; a
+step may execute more than once only if it had not been recorded yet
+(at-least-once), and the test reports how often that happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.kafka
+
+RUNS = 1000
+
+
+@pytest.fixture
+def platform(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Platform]:
+    with Platform(kafka_bootstrap, tmp_path) as running:
+        yield running
+
+
+@pytest.mark.timeout(600)
+def test_runs_survive_router_and_worker_kills(platform: Platform) -> None:
+    kills: list[str] = []
+    failures: list[BaseException] = []
+
+    def chaos() -> None:
+        try:
+            for victim in ["router", "worker", "router", "worker", "router"]:
+                time.sleep(2.5)
+                part = platform.router if victim == "router" else platform.worker
+                part.kill9()
+                kills.append(victim)
+                time.sleep(0.5)
+                part.start()
+        except BaseException as exc:  # surfaced by the main thread
+            failures.append(exc)
+
+    killer = threading.Thread(target=chaos)
+    killer.start()
+    event_ids: list[str] = []
+    try:
+        while len(event_ids) < RUNS:
+            batch = [{"name": "test/three", "data": {"n": len(event_ids) + i}} for i in range(50)]
+            event_ids += platform.send(batch)
+            time.sleep(0.4)
+    finally:
+        killer.join()
+    assert not failures, failures
+    assert kills == ["router", "worker", "router", "worker", "router"]
+
+    runs = platform.wait_runs(event_ids, timeout=300)
+    statuses = [run["status"] for event_runs in runs.values() for run in event_runs]
+    assert len(statuses) == RUNS, "each event started exactly one run"
+    assert statuses.count("completed") == RUNS
+
+    recorded_at = {
+        (run["id"], step["id"]): step["recorded_at"]
+        for event_runs in runs.values()
+        for run in event_runs
+        for step in run["steps"]
+    }
+    executions = platform.step_execution_times()
+    after_record = [
+        (key, at) for key, at in executions if recorded_at.get(key) and at > recorded_at[key]
+    ]
+    assert not after_record, f"recorded steps executed again: {after_record[:5]}"
+
+    counts = platform.step_executions()
+    assert set(counts) == set(recorded_at), "every recorded step executed at least once"
+    repeated = sum(1 for n in counts.values() if n > 1)
+    print(
+        f"\n{RUNS} runs, {len(counts)} steps, kills={kills}: "
+        f"{repeated} steps executed more than once "
+        f"({sum(n - 1 for n in counts.values())} extra executions), "
+        f"router starts={platform.router.starts}, worker starts={platform.worker.starts}"
+    )
