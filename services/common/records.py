@@ -82,6 +82,7 @@ run_command_adapter: TypeAdapter[StartRun | TaskOutcome] = TypeAdapter(RunComman
 class Task(_Record):
     """Call the app once for this run; the worker retries the call as needed."""
 
+    kind: Literal["task"] = "task"
     run_id: str
     seq: int = Field(description="Increases with every task the router emits for the run.")
     app_id: str
@@ -92,6 +93,25 @@ class Task(_Record):
     event: dict[str, Any]
     steps: list[StepRecord] = Field(default_factory=list)
     emitted_at: int = Field(default_factory=now_ms)
+
+
+class TaskDone(_Record):
+    """The router recorded the outcome of task ``seq``: a copy of it is stale.
+
+    Written to the task's own partition (same topic, same key) after the
+    outcome is recorded, so a worker that reads the partition again after a
+    crash or a rebalance sees, after a task, whether it is still to be done.
+    A worker never executes a task it has seen a TaskDone for: a step whose
+    result has been recorded is never executed again.
+    """
+
+    kind: Literal["done"] = "done"
+    run_id: str
+    seq: int
+
+
+TaskRecord = Annotated[Task | TaskDone, Field(discriminator="kind")]
+task_record_adapter: TypeAdapter[Task | TaskDone] = TypeAdapter(TaskRecord)
 
 
 # -- runs topic: history --------------------------------------------------------

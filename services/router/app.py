@@ -230,9 +230,12 @@ class Router:
         for done in effects:
             assert done.state is not None
             key = done.state.run_id.encode()
-            for task in done.tasks:
-                topic = self._task_topic(task.app_id, task.function_id)
-                pending.append(await topic.send(key=key, value=dumps(task)))
+            if done.tasks or done.done:
+                topic = self._task_topic(done.state.app_id, done.state.function_id)
+                for fence in done.done:
+                    pending.append(await topic.send(key=key, value=dumps(fence)))
+                for task in done.tasks:
+                    pending.append(await topic.send(key=key, value=dumps(task)))
             for record in done.history:
                 pending.append(await self.history.send(key=key, value=dumps(record)))
         await asyncio.gather(*pending)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from services.common.records import HistoryRecord, StartRun, Task, TaskOutcome, now_ms
+from services.common.records import HistoryRecord, StartRun, Task, TaskDone, TaskOutcome, now_ms
 from weir.functions.config import FUNCTION_FAILED_EVENT
 from weir.functions.protocol import (
     CompleteResponse,
@@ -79,6 +79,7 @@ class Effects:
 
     state: RunState | None
     tasks: list[Task] = field(default_factory=list)
+    done: list[TaskDone] = field(default_factory=list)  # fences for the tasks answered
     history: list[HistoryRecord] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     changed: bool = True
@@ -122,7 +123,7 @@ def apply_outcome(state: RunState, outcome: TaskOutcome) -> Effects:
         return Effects(state, changed=False)  # duplicate, stale, or the run is over
     target = state.open.pop(outcome.seq)
     state.status = "running"
-    effects = Effects(state)
+    effects = Effects(state, done=[TaskDone(run_id=state.run_id, seq=outcome.seq)])
     response = outcome.response
     for warning in response.warnings:
         effects.history.append(_history(state, "run.warning", warnings=[warning]))

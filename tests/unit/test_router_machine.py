@@ -183,3 +183,12 @@ def test_outcomes_after_the_end_are_ignored() -> None:
     late = apply_outcome(state, _outcome(state, 0, CompleteResponse(output=2)))
     assert late.changed is False
     assert state.output == 1
+
+
+def test_an_accepted_outcome_fences_its_task_and_a_stale_one_does_not() -> None:
+    state = _started()
+    step = StepResponse(step=StepResult(id="a", name="a", data=1))
+    accepted = apply_outcome(state, _outcome(state, 0, step))
+    assert [(d.run_id, d.seq) for d in accepted.done] == [(state.run_id, 0)]
+    stale = apply_outcome(state, _outcome(state, 0, step))
+    assert stale.done == []
