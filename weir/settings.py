@@ -259,6 +259,13 @@ class Settings(BaseSettings):
         description="Log level of `python -m services.worker` (DEBUG: one line per task "
         "outcome with its queue delay and call time).",
     )
+    worker_session_timeout: float = Field(
+        default=10.0,
+        ge=6.0,
+        description="Seconds without a heartbeat after which Kafka gives a dead worker's "
+        "partitions to the others (consumer session.timeout.ms; heartbeats come from a "
+        "background thread, so long calls do not delay them).",
+    )
 
     @property
     def bootstrap_servers(self) -> str:

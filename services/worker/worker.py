@@ -1,0 +1,354 @@
+"""The worker: takes tasks from Kafka, calls the app, reports each task's outcome.
+
+Three threads of control:
+
+- the consumer thread (:mod:`services.worker.consumer`) polls the task
+  topics, pauses them at the concurrency limit and commits offsets;
+- the event loop runs one asyncio task per Kafka record: the call and its
+  retries (:mod:`services.worker.attempts`), then the acknowledged write of
+  its outcome (:mod:`services.worker.reporter`), then the "done" note that
+  lets the consumer commit its offset; tasks of one partition run side by
+  side, so one slow or failing run never holds up the others;
+- the producer thread serves Kafka's delivery reports.
+
+:meth:`Worker.stop` (a signal, or a test) stops fetching, waits up to
+``worker_shutdown_timeout`` for the calls in flight, commits what is done
+and closes. Anything cut short is not committed and comes back to the next
+worker; a ``kill -9`` loses nothing for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.common.provision import ensure_topics, platform_topics
+from services.common.records import RECORD_VERSION, Task, TaskOutcome, now_ms
+from services.common.topics import Topics
+from services.worker.attempts import Execution, RetryPolicy, TaskRunner
+from services.worker.calls import AppCaller, error_info
+from services.worker.config import consumer_config, producer_config
+from services.worker.consumer import Delivery, TaskConsumer
+from services.worker.http_pool import HttpPools
+from services.worker.reporter import Reporter
+from services.worker.stats import WorkerStats
+from services.worker.url_policy import UrlPolicy
+from weir.errors import BrokerUnavailableError, ConfigError, TaskInvalidError, WeirError
+from weir.functions.protocol import ErrorInfo, FailedResponse
+from weir.settings import Settings
+from weir.signing import Signer, signer_from_settings
+
+log = logging.getLogger("weir.worker")
+
+STATS_EVERY = 60.0
+REPORT_BACKOFF_MAX = 30.0
+CONSUMER_CHECK_SECONDS = 0.5
+
+
+def signer_for(settings: Settings) -> Signer | None:
+    """The worker's signer; outside dev mode a signing key is required."""
+    signer = signer_from_settings(settings)
+    if signer is None and not settings.dev:
+        raise ConfigError(
+            "signing_key is not set: the worker signs every call to the app; set "
+            "WEIR_SIGNING_KEY (32+ characters), or WEIR_DEV=1 for local development only"
+        )
+    return signer
+
+
+class Worker:
+    """One worker process's machinery; :meth:`run` until :meth:`stop`.
+
+    ``consumer_overrides`` / ``producer_overrides`` are librdkafka settings
+    applied last (tuning and tests); ``backlog`` is how many task records may
+    wait for a free call slot (see :mod:`services.worker.consumer`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        consumer_overrides: Mapping[str, Any] | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+        backlog: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings)
+        self.stats = WorkerStats()
+        self.signer = signer_for(settings)
+        if settings.dev:
+            log.warning("Weir dev mode: the worker does not verify the app's answers")
+        self.policy = UrlPolicy.from_settings(settings)
+        self.reporter = Reporter(
+            producer_config(settings, **dict(producer_overrides or {})), self.topics, self.stats
+        )
+        self.consumer = TaskConsumer(
+            consumer_config(settings, **dict(consumer_overrides or {})),
+            self.topics.task_pattern,
+            concurrency=settings.worker_concurrency,
+            deliver=self._deliver,
+            stats=self.stats,
+            backlog=backlog,
+        )
+        self.running = threading.Event()  # set once consuming (tests wait on it)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = threading.Event()
+        self._abandon_requested = threading.Event()
+        self._wake: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # one per record held
+        self._started: set[asyncio.Task[None]] = set()  # those past the slot: calling the app
+        self._runner: TaskRunner | None = None
+        self._slots: asyncio.Semaphore | None = None  # one per call in flight
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down gracefully; safe from any thread or a signal handler."""
+        self._stop_requested.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(wake.set)
+
+    def abandon(self) -> None:
+        """Stop now: cancel the calls in flight instead of waiting (a second signal)."""
+        self._abandon_requested.set()
+        self.stop()
+
+    async def run(self) -> None:
+        """Consume and call until :meth:`stop`; raises if the consumer fails."""
+        settings = self.settings
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        http = HttpPools(settings.worker_concurrency, timeout=settings.worker_call_timeout)
+        try:
+            caller = AppCaller(
+                http,
+                self.signer,
+                verify=not settings.dev,
+                timeout=settings.worker_call_timeout,
+            )
+            retry = RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            self._runner = TaskRunner(caller, self.policy, self.reporter, retry)
+            # The topics written to must exist with the platform's partition count
+            # before the first write: a broker that auto-creates topics would give
+            # them its default count and break co-partitioning with the router.
+            await asyncio.to_thread(
+                ensure_topics, settings.bootstrap_servers, platform_topics(self.topics)
+            )
+            self.reporter.start(self._loop)
+            self.consumer.start()
+            self.running.set()
+            log.info(
+                "worker ready: consuming %s in group %s, %d calls at most in flight",
+                self.topics.task_pattern,
+                consumer_config(settings)["group.id"],
+                settings.worker_concurrency,
+            )
+            try:
+                await self._wait_for_stop()
+            finally:
+                await self._shut_down()
+        finally:
+            await http.aclose()
+
+    async def _wait_for_stop(self) -> None:
+        assert self._wake is not None
+        last_stats = time.monotonic()
+        while not self._stop_requested.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), CONSUMER_CHECK_SECONDS)
+            if not self.consumer.alive:
+                log.error("the task consumer stopped; shutting the worker down")
+                return
+            if time.monotonic() - last_stats >= STATS_EVERY:
+                last_stats = time.monotonic()
+                log.info("worker stats: %s", json.dumps(self.stats.snapshot()))
+
+    async def _shut_down(self) -> None:
+        self.consumer.stop_fetching()
+        # Records still waiting for a slot are not started: left uncommitted, they
+        # go to the next worker; only the calls under way are waited for.
+        waiting = self._tasks - self._started
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        unfinished = await self._drain(self.settings.worker_shutdown_timeout)
+        if unfinished:
+            for task in unfinished:
+                task.cancel()
+            log.warning("abandoned %d calls; their tasks will be delivered again", len(unfinished))
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        try:
+            await asyncio.to_thread(self.consumer.close)
+        finally:
+            await asyncio.to_thread(self.reporter.close)
+            log.info("worker stopped: %s", json.dumps(self.stats.snapshot()))
+
+    async def _drain(self, grace: float) -> set[asyncio.Task[None]]:
+        """Wait for the tasks in flight until done, ``grace`` seconds, or :meth:`abandon`."""
+        deadline = time.monotonic() + grace
+        if self._tasks:
+            log.info("waiting up to %gs for %d calls in flight", grace, len(self._tasks))
+        while self._tasks and not self._abandon_requested.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait(set(self._tasks), timeout=min(left, CONSUMER_CHECK_SECONDS))
+        return set(self._tasks)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def _deliver(self, batch: list[Delivery]) -> None:
+        """Called on the consumer thread: start a handler per record on the event loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._start, batch)
+
+    def _start(self, batch: list[Delivery]) -> None:
+        for delivery in batch:
+            task = asyncio.create_task(self._handle(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._started.discard(task)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        assert self._slots is not None
+        async with self._slots:  # records wait here, in arrival order, for a free slot
+            if self._stop_requested.is_set():
+                return  # not started: left uncommitted for the next worker
+            if not self.consumer.owns(delivery):
+                self.consumer.done(delivery)  # revoked while waiting: its new owner runs it
+                return
+            current = asyncio.current_task()
+            assert current is not None
+            self._started.add(current)
+            began = time.perf_counter()
+            task = self._parse(delivery)
+            if task is None:
+                salvaged = _outcome_for_invalid(delivery)
+                if salvaged is not None:
+                    await self._report(salvaged)
+                self.consumer.done(delivery)
+                return
+            queued = max(0, now_ms() - task.emitted_at) / 1000
+            execution = await self._execute(task)
+        await self._report(execution.outcome)
+        self.consumer.done(delivery)
+        self._account(task, execution, queued, time.perf_counter() - began)
+
+    async def _execute(self, task: Task) -> Execution:
+        assert self._runner is not None
+        try:
+            return await self._runner.run(task)
+        except Exception as exc:  # a bug of ours: fail this run visibly rather than hang it
+            log.exception(
+                "run %s seq %d: the worker failed executing the task", task.run_id, task.seq
+            )
+            error = ErrorInfo(name=type(exc).__name__, message=str(exc), code="internal")
+            outcome = TaskOutcome(
+                run_id=task.run_id,
+                seq=task.seq,
+                target_step=task.target_step,
+                attempts=1,
+                response=FailedResponse(error=error),
+            )
+            return Execution(outcome, 0.0, 0.0, 0)
+
+    async def _report(self, outcome: TaskOutcome) -> None:
+        """Write the outcome, retrying until Kafka takes it (or the worker stops)."""
+        pause = 0.5
+        while True:
+            try:
+                await self.reporter.report(outcome)
+            except BrokerUnavailableError as exc:
+                self.stats.outcome_report_failures += 1
+                log.warning("run %s: %s; retrying in %.1fs", outcome.run_id, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, REPORT_BACKOFF_MAX)
+                continue
+            self.stats.outcomes_reported += 1
+            return
+
+    def _parse(self, delivery: Delivery) -> Task | None:
+        where = f"{delivery.topic}[{delivery.partition}]@{delivery.offset}"
+        try:
+            task = Task.model_validate_json(delivery.value or b"")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "record"
+            problem: WeirError = TaskInvalidError(f"{where} is not a task: {field}: {first['msg']}")
+        else:
+            if task.v <= RECORD_VERSION:
+                return task
+            problem = TaskInvalidError(
+                f"{where} is a version {task.v} task; this worker reads up to {RECORD_VERSION}"
+            )
+        self.stats.tasks_invalid += 1
+        log.error("skipped a task record: %s", problem)
+        return None
+
+    def _account(self, task: Task, execution: Execution, queued: float, total: float) -> None:
+        stats, outcome = self.stats, execution.outcome
+        stats.calls += outcome.attempts
+        stats.retries += outcome.attempts - 1
+        stats.transport_failures += execution.transport_failures
+        stats.outcomes[outcome.response.outcome] += 1
+        stats.queue_delay.add(queued)
+        stats.call_time.add(execution.call_seconds)
+        stats.task_time.add(total)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "run %s fn %s/%s seq %d: %s after %d attempt(s); queue %.1f ms, call %.1f ms, "
+                "retry waits %.1f ms, total %.1f ms",
+                task.run_id,
+                task.app_id,
+                task.function_id,
+                task.seq,
+                outcome.response.outcome,
+                outcome.attempts,
+                queued * 1000,
+                execution.call_seconds * 1000,
+                execution.waited_seconds * 1000,
+                total * 1000,
+            )
+
+
+def _outcome_for_invalid(delivery: Delivery) -> TaskOutcome | None:
+    """A failed outcome for an unreadable task that still names its run, so the run ends.
+
+    Without one the run would wait forever for an answer to a task no worker
+    can read; with one the router fails it with ``task_invalid``.
+    """
+    try:
+        raw = json.loads(delivery.value or b"")
+    except ValueError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    run_id, seq = raw.get("run_id"), raw.get("seq")
+    if not isinstance(run_id, str) or not run_id or not isinstance(seq, int):
+        return None
+    problem = TaskInvalidError(
+        f"task {delivery.topic}[{delivery.partition}]@{delivery.offset} of run {run_id} is "
+        "unreadable by this worker"
+    )
+    target = raw.get("target_step")
+    return TaskOutcome(
+        run_id=run_id,
+        seq=seq,
+        target_step=target if isinstance(target, str) else None,
+        attempts=1,
+        response=FailedResponse(error=error_info(problem)),
+    )

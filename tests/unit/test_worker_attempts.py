@@ -1,0 +1,165 @@
+"""A task's attempts: when the worker retries, how long it waits, what it reports.
+
+The app is played by httpx's in-memory transport and the waits are recorded
+rather than slept, so the schedule is checked exactly (a seeded jitter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+import httpx
+
+from services.common.records import HistoryRecord, Task
+from services.worker.attempts import RetryPolicy, TaskRunner
+from services.worker.calls import AppCaller
+from services.worker.url_policy import UrlPolicy
+from weir.functions.protocol import CallRequest, CompleteResponse, FailedResponse, StepResponse
+from weir.functions.retry import retry_delay
+
+SEED = 7
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.history: list[HistoryRecord] = []
+        self.sleeps: list[float] = []
+
+    def emit(self, record: HistoryRecord) -> None:
+        self.history.append(record)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def kinds(self) -> list[str]:
+        return [record.type for record in self.history]
+
+
+def run(
+    answers: list[dict[str, Any]],
+    *,
+    retries: int = 4,
+    seq: int = 0,
+    target_step: str | None = None,
+    url: str = "http://app.test/api/weir",
+    allow_private: bool = True,
+) -> tuple[Any, Recorder, list[CallRequest]]:
+    """Run one task against an app answering ``answers`` in turn (the last one repeats)."""
+    recorder = Recorder()
+    calls: list[CallRequest] = []
+
+    async def app(request: httpx.Request) -> httpx.Response:
+        calls.append(CallRequest.model_validate_json(request.content))
+        answer = answers[min(len(calls), len(answers)) - 1]
+        return httpx.Response(200, content=json.dumps(answer).encode())
+
+    task = Task(
+        run_id="run-1",
+        seq=seq,
+        app_id="shop",
+        function_id="fn",
+        url=url,
+        retries=retries,
+        target_step=target_step,
+        event={"name": "a/b", "id": "ev-1", "data": {}},
+    )
+
+    async def go() -> Any:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(app)) as client:
+            runner = TaskRunner(
+                AppCaller(client, None, verify=False, timeout=5),
+                UrlPolicy(allow_private=allow_private),
+                recorder,
+                RetryPolicy(base=10.0, cap=3600.0, rng=random.Random(SEED)),
+                sleep=recorder.sleep,
+            )
+            return await runner.run(task)
+
+    return asyncio.run(go()), recorder, calls
+
+
+def failed(retryable: bool = True, retry_after: float | None = None) -> dict[str, Any]:
+    error = {"name": "E", "message": "no", "retryable": retryable, "retry_after": retry_after}
+    return {"outcome": "failed", "error": error}
+
+
+def step(data: Any = None, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"outcome": "step", "step": {"id": "s", "name": "s", "data": data, "error": error}}
+
+
+def test_a_retryable_failure_is_retried_on_the_jittered_schedule_then_reported() -> None:
+    execution, recorder, calls = run([failed()], retries=4)
+    outcome = execution.outcome
+    assert outcome.attempts == 5
+    assert isinstance(outcome.response, FailedResponse)
+    assert [call.run.attempt for call in calls] == [0, 1, 2, 3, 4]
+    rng = random.Random(SEED)
+    expected = [retry_delay(n, rng=rng, base=10.0, cap=3600.0) for n in range(1, 5)]
+    assert recorder.sleeps == expected
+    for n, delay in enumerate(recorder.sleeps, start=1):
+        assert 10 * 2 ** (n - 1) * 0.75 <= delay <= 10 * 2 ** (n - 1) * 1.25
+    assert execution.waited_seconds == sum(expected)
+    retrying = [r for r in recorder.history if r.type == "step.retrying"]
+    assert [r.attempt for r in retrying] == [1, 2, 3, 4]
+    assert [r.data for r in retrying] == [{"delay": round(d, 3)} for d in expected]
+
+
+def test_retry_after_replaces_the_schedule_exactly() -> None:
+    execution, recorder, _ = run([failed(retry_after=42.5), {"outcome": "complete"}])
+    assert execution.outcome.attempts == 2
+    assert isinstance(execution.outcome.response, CompleteResponse)
+    assert recorder.sleeps == [42.5]
+
+
+def test_a_non_retryable_failure_is_reported_after_one_call() -> None:
+    execution, recorder, calls = run([failed(retryable=False)])
+    assert (execution.outcome.attempts, len(calls), recorder.sleeps) == (1, 1, [])
+
+
+def test_no_retries_means_one_attempt() -> None:
+    execution, recorder, calls = run([failed()], retries=0)
+    assert (execution.outcome.attempts, len(calls), recorder.sleeps) == (1, 1, [])
+
+
+def test_a_retryable_step_error_repeats_the_same_call_until_the_step_succeeds() -> None:
+    error = {"name": "E", "message": "flaky", "retryable": True}
+    execution, recorder, calls = run([step(error=error), step(error=error), step(data=3)])
+    response = execution.outcome.response
+    assert isinstance(response, StepResponse)
+    assert (response.step.data, execution.outcome.attempts) == (3, 3)
+    assert len({(c.function_id, c.target_step, tuple(c.steps)) for c in calls}) == 1
+    assert [r.step_id for r in recorder.history if r.type == "step.retrying"] == ["s", "s"]
+    assert "step.failed" not in recorder.kinds()
+
+
+def test_a_step_out_of_retries_is_reported_with_its_error_and_marked_failed() -> None:
+    error = {"name": "E", "message": "flaky", "retryable": True}
+    execution, recorder, _ = run([step(error=error)], retries=2)
+    response = execution.outcome.response
+    assert isinstance(response, StepResponse)
+    assert response.step.error is not None
+    assert execution.outcome.attempts == 3
+    [failed_record] = [r for r in recorder.history if r.type == "step.failed"]
+    assert (failed_record.step_id, failed_record.attempt) == ("s", 2)
+
+
+def test_history_marks_the_runs_first_task_and_the_targeted_step() -> None:
+    _, first, _ = run([step(data=1)], seq=0)
+    assert first.kinds() == ["run.started", "step.started"]
+    assert first.history[0].event_id == "ev-1"
+    _, later, _ = run([step(data=1)], seq=3, target_step="s")
+    assert later.kinds() == ["step.started"]
+    assert later.history[0].step_id == "s"
+
+
+def test_a_forbidden_url_is_refused_without_a_call_or_retry() -> None:
+    execution, recorder, calls = run(
+        [{"outcome": "complete"}], url="http://192.168.0.10/api/weir", allow_private=False
+    )
+    response = execution.outcome.response
+    assert isinstance(response, FailedResponse)
+    assert (response.error.code, response.error.retryable) == ("app_url_forbidden", False)
+    assert (execution.outcome.attempts, calls, recorder.sleeps) == (1, [], [])
