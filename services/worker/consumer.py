@@ -95,6 +95,7 @@ class TaskConsumer:
         deliver: Callable[[list[Delivery]], None],
         stats: WorkerStats,
         backlog: int | None = None,
+        assigned: Callable[[dict[Partition, int]], None] | None = None,
     ) -> None:
         self._config = config
         self._pattern = pattern
@@ -102,6 +103,7 @@ class TaskConsumer:
         self._most_held = concurrency + spare
         self._resume_at = concurrency + spare // 2
         self._deliver = deliver
+        self._assigned = assigned  # told each new partition's end offset (see fence.py)
         self._stats = stats
         self._done: queue.SimpleQueue[tuple[Partition, int, int]] = queue.SimpleQueue()
         self._book = OffsetBook()
@@ -284,8 +286,18 @@ class TaskConsumer:
 
     # -- rebalance callbacks (run inside poll(), on this thread) ---------------------------
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
+        if self._assigned is not None and partitions:
+            ends: dict[Partition, int] = {}
+            for tp in partitions:
+                try:
+                    ends[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(
+                        tp, timeout=5, cached=False
+                    )[1]
+                except KafkaException as exc:  # no fence for its backlog; say so
+                    log.warning("no end offset for %s[%d]: %s", tp.topic, tp.partition, exc)
+            self._assigned(ends)
         self._assignment = self._assignment | added
         self._assignment_changed = True
         self._stats.partitions_assigned += len(added)

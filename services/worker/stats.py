@@ -36,6 +36,7 @@ class Timing:
 class WorkerStats:
     tasks_received: int = 0
     tasks_invalid: int = 0
+    tasks_stale: int = 0  # skipped: the router had recorded their outcome already
     outcomes_reported: int = 0
     outcome_report_failures: int = 0
     calls: int = 0

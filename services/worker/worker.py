@@ -37,7 +37,9 @@ from services.worker.attempts import Execution, RetryPolicy, TaskRunner
 from services.worker.calls import AppCaller, error_info
 from services.worker.config import consumer_config, producer_config
 from services.worker.consumer import Delivery, TaskConsumer
+from services.worker.fence import HOLD_SECONDS, Fence
 from services.worker.http_pool import HttpPools
+from services.worker.offsets import Partition
 from services.worker.reporter import Reporter
 from services.worker.stats import WorkerStats
 from services.worker.url_policy import UrlPolicy
@@ -97,7 +99,9 @@ class Worker:
             deliver=self._deliver,
             stats=self.stats,
             backlog=backlog,
+            assigned=self._assigned,
         )
+        self.fence = Fence(self.consumer.done, self.stats)
         self.running = threading.Event()  # set once consuming (tests wait on it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = threading.Event()
@@ -213,9 +217,21 @@ class Worker:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._start, batch)
 
+    def _assigned(self, ends: dict[Partition, int]) -> None:
+        """Called on the consumer thread, before any record of these partitions."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.fence.assigned, ends)
+        self._loop.call_soon_threadsafe(self._loop.call_later, HOLD_SECONDS, self._release_due)
+
+    def _release_due(self) -> None:
+        self._launch(self.fence.due())
+
     def _start(self, batch: list[Delivery]) -> None:
-        for delivery in batch:
-            task = asyncio.create_task(self._handle(delivery))
+        self._launch(self.fence.admit(batch))
+
+    def _launch(self, admitted: list[tuple[Delivery, Task | None]]) -> None:
+        for delivery, parsed in admitted:
+            task = asyncio.create_task(self._handle(delivery, parsed))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
 
@@ -223,7 +239,7 @@ class Worker:
         self._tasks.discard(task)
         self._started.discard(task)
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, parsed: Task | None) -> None:
         assert self._slots is not None
         async with self._slots:  # records wait here, in arrival order, for a free slot
             if self._stop_requested.is_set():
@@ -235,7 +251,10 @@ class Worker:
             assert current is not None
             self._started.add(current)
             began = time.perf_counter()
-            task = self._parse(delivery)
+            task = parsed if parsed is not None else self._parse(delivery)
+            if task is not None and not self.fence.claim(task):
+                self.consumer.done(delivery)  # recorded already, or a second copy: skip
+                return
             if task is None:
                 salvaged = _outcome_for_invalid(delivery)
                 if salvaged is not None:

@@ -1,0 +1,154 @@
+"""Never execute a task whose outcome the router has already recorded.
+
+A task can reach a worker again after its outcome was recorded: the worker
+that ran it died before committing its offset (Kafka re-delivers from the
+last commit), or the router wrote the same task twice around a crash. Run
+again, its step would execute after its result was recorded, which Weir
+promises never happens.
+
+The router answers every recorded outcome with a ``TaskDone`` record in the
+task's own partition (same topic, same key), after the task. So:
+
+- markers are remembered as they are read, and a task with a marker is skipped;
+- after a partition is assigned, its backlog (the records below the end the
+  partition had at assignment) is held until the worker has read to that end,
+  so the markers that follow a done task in the backlog are known before
+  anything of the backlog is started; a bounded hold and a time limit keep a
+  huge or stalled backlog from blocking the worker;
+- a task id (run, seq) is claimed once per worker: a second copy is skipped.
+
+What remains is a window the platform cannot close without a distributed
+lock: a copy read by another worker before the marker was written. Such a
+step ran before its result was recorded, which the at-least-once contract
+allows, and the router keeps the first result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from services.common.records import Task, TaskDone, task_record_adapter
+from services.worker.consumer import Delivery
+from services.worker.offsets import Partition
+from services.worker.stats import WorkerStats
+
+log = logging.getLogger("weir.worker.fence")
+
+REMEMBER = 500_000  # task ids remembered as done or claimed (LRU)
+HOLD_MAX = 800  # backlog records held per partition before giving up on catching up
+HOLD_SECONDS = 3.0  # and the longest a backlog is held
+
+
+@dataclass
+class _CatchUp:
+    end: int  # the partition's end offset when it was assigned
+    since: float = field(default_factory=time.monotonic)
+    held: list[tuple[Delivery, Task | None]] = field(default_factory=list)
+
+
+class Fence:
+    """Sorts delivered records into: markers (remembered), stale tasks, tasks to run."""
+
+    def __init__(self, skip: Callable[[Delivery], None], stats: WorkerStats) -> None:
+        self._skip = skip  # report a record finished without running it
+        self._stats = stats
+        self._done: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._claimed: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._catching_up: dict[Partition, _CatchUp] = {}
+
+    def assigned(self, ends: dict[Partition, int]) -> None:
+        """New partitions with their end offsets at assignment: hold their backlog."""
+        for partition, end in ends.items():
+            if end > 0:
+                self._catching_up[partition] = _CatchUp(end)
+
+    def admit(self, batch: list[Delivery]) -> list[tuple[Delivery, Task | None]]:
+        """The records of ``batch`` (and of backlogs now caught up) to start, in order.
+
+        Markers are consumed here; a record that is not a valid task record is
+        passed on with ``None`` so the worker reports it as invalid.
+        """
+        ready: list[tuple[Delivery, Task | None]] = []
+        for delivery in batch:
+            record = _parse(delivery)
+            if isinstance(record, TaskDone):
+                self._remember(self._done, (record.run_id, record.seq))
+                self._skip(delivery)
+            else:
+                catching = self._catching_up.get(delivery.where)
+                if catching is not None:
+                    catching.held.append((delivery, record))
+                else:
+                    ready.append((delivery, record))
+            self._maybe_release(delivery.where, delivery.offset, ready)
+        for partition in list(self._catching_up):
+            self._maybe_release(partition, -1, ready)
+        return [(d, task) for d, task in ready if task is None or not self._drop_if_stale(d, task)]
+
+    def claim(self, task: Task) -> bool:
+        """True once per task id, and only while no marker says it is done."""
+        key = (task.run_id, task.seq)
+        if key in self._done or key in self._claimed:
+            self._stats.tasks_stale += 1
+            return False
+        self._remember(self._claimed, key)
+        return True
+
+    def due(self) -> list[tuple[Delivery, Task | None]]:
+        """Backlogs held too long, released (call it now and then)."""
+        ready: list[tuple[Delivery, Task | None]] = []
+        for partition in list(self._catching_up):
+            self._maybe_release(partition, -1, ready)
+        return [(d, task) for d, task in ready if task is None or not self._drop_if_stale(d, task)]
+
+    def _maybe_release(
+        self, partition: Partition, offset: int, ready: list[tuple[Delivery, Task | None]]
+    ) -> None:
+        catching = self._catching_up.get(partition)
+        if catching is None:
+            return
+        reached = offset >= catching.end - 1
+        overfull = len(catching.held) >= HOLD_MAX
+        too_long = time.monotonic() - catching.since >= HOLD_SECONDS
+        if reached or overfull or too_long:
+            if not reached:
+                log.warning(
+                    "%s[%d]: starting %d backlog tasks before reading to offset %d (%s)",
+                    *partition,
+                    len(catching.held),
+                    catching.end,
+                    "hold full" if overfull else "hold timed out",
+                )
+            ready.extend(catching.held)
+            del self._catching_up[partition]
+
+    def _drop_if_stale(self, delivery: Delivery, task: Task) -> bool:
+        if (task.run_id, task.seq) in self._done:
+            self._stats.tasks_stale += 1
+            self._skip(delivery)
+            return True
+        return False
+
+    @staticmethod
+    def _remember(memory: OrderedDict[tuple[str, int], None], key: tuple[str, int]) -> None:
+        memory[key] = None
+        memory.move_to_end(key)
+        while len(memory) > REMEMBER:
+            memory.popitem(last=False)
+
+    def forget(self, partitions: set[Partition]) -> None:
+        for partition in partitions:
+            self._catching_up.pop(partition, None)
+
+
+def _parse(delivery: Delivery) -> Task | TaskDone | None:
+    try:
+        return task_record_adapter.validate_json(delivery.value or b"")
+    except ValidationError:
+        return None
