@@ -48,6 +48,7 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per registry lookup
     topics = Topics(settings)
     bootstrap = settings.bootstrap_servers
     ensure_topics(bootstrap, platform_topics(topics))

@@ -50,6 +50,8 @@ def main() -> int:
         level=settings.worker_log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: one line per call costs the worker real CPU.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # httpx logs every request at INFO: one line per call, the worker's own
     # per-task line (DEBUG) says more.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -76,6 +76,30 @@ async def fan_out(ctx: Context[Any], step: Step) -> list[int]:
 
 client.create_function("Fan out", "test/fan", fan_out)
 
+# -- for bench/durable_runs.py: a 3-step no-op that logs when calls and steps happen --
+
+TIMING = os.environ.get("DURABLE_APP_TIMING", "")
+_timing_file = open(TIMING, "a", buffering=1) if TIMING else None  # noqa: SIM115 - lives with the app
+
+
+def _mark(kind: str, run_id: str, detail: str = "") -> None:
+    if _timing_file is not None:
+        _timing_file.write(f"{kind} {run_id} {time.time():.6f} {detail}\n")
+
+
+async def timed(ctx: Context[Any], step: Step) -> None:
+    _mark("call", ctx.run_id)
+
+    async def noop(name: str) -> str:
+        _mark("step", ctx.run_id, name)
+        return name
+
+    for name in ("a", "b", "c"):
+        await step.run(name, noop, name)
+
+
+client.create_function("Timed", "bench/timed", timed)
+
 app = FastAPI()
 weir.fastapi.serve(app, client)
 
