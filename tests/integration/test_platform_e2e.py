@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,23 @@ def test_a_failed_run_triggers_the_failure_function(platform: Platform) -> None:
     # The failure event starts the watcher with the failed run's id.
     deadline_runs = platform.wait_failure_runs(run["id"])
     assert deadline_runs["output"] == {"handled": run["id"]}
+
+
+def test_two_routers_split_the_work_and_agree(platform: Platform) -> None:
+    second = platform.add_router()
+    # Both routers hold partitions once the group has rebalanced.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Worker]: Ready" not in second.tail(400):
+        time.sleep(0.2)
+    event_ids = platform.send([{"name": "test/three", "data": {"n": i}} for i in range(60)])
+    runs = platform.wait_runs(event_ids, timeout=120)
+    assert all(len(r) == 1 for r in runs.values()), "one run per event, not one per router"
+    assert {r[0]["status"] for r in runs.values()} == {"completed"}
+    outputs = sorted(r[0]["output"]["n"] for r in runs.values())
+    assert outputs == list(range(60))
+    # The second router was assigned partitions of the results topic (Faust logs its
+    # assignment as a table naming each topic).
+    log = second.log.read_text()
+    assigned_at = log.rfind("Setting newly assigned partitions")
+    assert assigned_at >= 0
+    assert platform.env["WEIR_TOPIC_PREFIX"] + "results" in log[assigned_at:]
