@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,11 +89,18 @@ def test_non_retriable_error_ends_the_step_at_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "delay",
-    [30, timedelta(seconds=30), datetime.now(UTC) + timedelta(seconds=30)],
+    "make_delay",
+    [
+        lambda: 30,
+        lambda: timedelta(seconds=30),
+        # Made when the test runs, not when it is collected (minutes earlier).
+        lambda: datetime.now(UTC) + timedelta(seconds=30),
+    ],
     ids=["seconds", "timedelta", "datetime"],
 )
-def test_retry_after_error_asks_for_a_time(delay: Any) -> None:
+def test_retry_after_error_asks_for_a_time(make_delay: Callable[[], Any]) -> None:
+    delay = make_delay()
+
     def later() -> None:
         raise RetryAfterError(delay)
 
