@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import aiohttp
 import httpx
 from pydantic import ValidationError
 
@@ -73,12 +74,21 @@ def error_info(exc: WeirError, *, retryable: bool | None = None) -> ErrorInfo:
     )
 
 
-class Poster(Protocol):
-    """What the caller needs of an HTTP client (``httpx.AsyncClient`` or ``HttpPools``)."""
+class HttpReply(Protocol):
+    """What the caller reads of an answer (an ``httpx.Response`` or a ``Reply``)."""
 
-    async def post(
-        self, url: str, *, content: bytes, headers: Mapping[str, str]
-    ) -> httpx.Response: ...
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class Poster(Protocol):
+    """What the caller needs of an HTTP client (``HttpPools``, or an ``httpx.AsyncClient``)."""
+
+    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> HttpReply: ...
 
 
 class AppCaller:
@@ -114,17 +124,17 @@ class AppCaller:
             # read, so an app trickling bytes could otherwise hold a call forever.
             async with asyncio.timeout(self.timeout):
                 reply = await self.client.post(url, content=body, headers=headers)
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException, aiohttp.ServerTimeoutError):
             failure: WeirError = AppTimeoutError(f"the app did not answer within {self.timeout:g}s")
             return CallReport(CallFailure(error_info(failure)), time.perf_counter() - started)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
             reason = str(exc) or type(exc).__name__
             failure = AppUnreachableError(f"calling the app failed: {reason}")
             return CallReport(CallFailure(error_info(failure)), time.perf_counter() - started)
         seconds = time.perf_counter() - started
         return CallReport(self._read(reply), seconds, reply.status_code)
 
-    def _read(self, reply: httpx.Response) -> AppAnswer | CallFailure:
+    def _read(self, reply: HttpReply) -> AppAnswer | CallFailure:
         status = reply.status_code
         forged = self._unverified(reply)
         try:
@@ -151,7 +161,7 @@ class AppCaller:
         info = error_info(bad).model_copy(update={"retry_after": _retry_after(reply)})
         return CallFailure(info)
 
-    def _unverified(self, reply: httpx.Response) -> str | None:
+    def _unverified(self, reply: HttpReply) -> str | None:
         """Why the answer's signature does not verify (None: it does, or dev mode)."""
         if not self.verify or self.signer is None:
             return None
@@ -162,7 +172,7 @@ class AppCaller:
         return None
 
 
-def _problem(reply: httpx.Response, *, trusted: bool) -> ErrorInfo | None:
+def _problem(reply: HttpReply, *, trusted: bool) -> ErrorInfo | None:
     """The app's own refusal (problem+json with a code), as the protocol says to treat it.
 
     Every refusal is retried with backoff (keys that differ, a function a
@@ -192,13 +202,13 @@ def _problem(reply: httpx.Response, *, trusted: bool) -> ErrorInfo | None:
     )
 
 
-def _retry_after(reply: httpx.Response) -> float | None:
+def _retry_after(reply: HttpReply) -> float | None:
     """Seconds of a ``Retry-After`` header (429 or 503 from the app or a proxy), if given."""
     value = reply.headers.get("Retry-After", "").strip()
     return float(value) if value.isdigit() else None
 
 
-def _quote(reply: httpx.Response) -> str:
+def _quote(reply: HttpReply) -> str:
     text = reply.content[:QUOTE_CHARS].decode("utf-8", "replace")
     kind = reply.headers.get("Content-Type", "no content type")
     return f"{kind}, {text!r}" if text else f"{kind}, empty body"

@@ -1,52 +1,65 @@
-"""The worker's HTTP clients: several small httpx connection pools instead of one big one.
+"""The worker's HTTP client: one aiohttp session with a bounded keep-alive pool.
 
-httpcore (under httpx) walks every connection of a pool on each request,
-checking whether it is idle, expired or readable with a few system calls
-each. With one pool of ``worker_concurrency`` (200) keep-alive connections
-that walk cost more CPU than everything else the worker does for a call
-(measured: 5.4 ms of worker CPU per call at 200 in flight, 1.5 ms at one).
-So the connections are spread over pools of at most :data:`POOL_SIZE`, and
-each call goes to the pool with the fewest calls in flight: no pool ever
-holds more than its share, and each request walks a short list.
+The worker's CPU per call is its throughput limit on a small machine, and
+the HTTP client was most of it: httpx (with httpcore) spent about 1.2 ms of
+CPU per call at a few hundred calls in flight, aiohttp about half of that
+(measured with bench/durable_runs.py). The caller only needs the status,
+the body and the headers of an answer (:class:`Reply`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
-POOL_SIZE = 16
 # An idle keep-alive connection is dropped a little before common servers drop
 # theirs (uvicorn: 5 s), so a call rarely lands on a connection being closed.
 KEEPALIVE_SECONDS = 4.0
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An app's answer: what :class:`~services.worker.calls.AppCaller` reads of it."""
+
+    status_code: int
+    content: bytes
+    headers: Mapping[str, str]
+
+
 class HttpPools:
-    """``post`` like an ``httpx.AsyncClient``, over ``ceil(concurrency / POOL_SIZE)`` pools."""
+    """``post`` for the worker, over one connection pool of ``concurrency`` connections."""
 
     def __init__(self, concurrency: int, *, timeout: float) -> None:
-        count = math.ceil(concurrency / POOL_SIZE)
-        size = math.ceil(concurrency / count)
-        limits = httpx.Limits(
-            max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_SECONDS
-        )
-        # Redirects are never followed: a redirect could lead past the URL policy.
-        self._clients = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)
-            for _ in range(count)
-        ]
-        self._busy = [0] * count
+        self._concurrency = concurrency
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
 
-    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
-        index = min(range(len(self._busy)), key=self._busy.__getitem__)
-        self._busy[index] += 1
-        try:
-            return await self._clients[index].post(url, content=content, headers=headers)
-        finally:
-            self._busy[index] -= 1
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made on the running loop, at the first call
+            connector = aiohttp.TCPConnector(
+                limit=self._concurrency,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                ttl_dns_cache=10,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # No cookies between runs, and the worker sets its own headers.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> Reply:
+        # Redirects are never followed: a redirect could lead past the URL policy.
+        async with self._client().post(
+            url, data=content, headers=dict(headers), allow_redirects=False
+        ) as response:
+            body = await response.read()
+            return Reply(response.status, body, response.headers)
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        if self._session is not None:
+            await self._session.close()
