@@ -15,10 +15,9 @@ The transitions themselves are pure functions in services/router/machine.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
+from services.common.acked import AckedProducer
 from services.common.records import (
     StartRun,
     dumps,
@@ -86,6 +86,7 @@ class Router:
         self.index = index
         self.decoder = decoder
         self.emitter = emitter  # sends events (failure events, send_event steps)
+        self.producer = AckedProducer(settings.bootstrap_servers)
         read_committed_consumers()  # aborted event lists must stay invisible
         datadir = Path(settings.router_datadir or (settings.home / "router")).resolve()
         datadir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,6 @@ class Router:
             web_enabled=False,
             TableManager=SeekBeforeResumeTableManager,
         )
-        self._task_topics: dict[str, faust.TopicT] = {}
         self._build()
 
     def _build(self) -> None:
@@ -120,9 +120,6 @@ class Router:
             value_serializer="raw",
             partitions=topics.partitions,
         )
-        self.history = app.topic(
-            topics.runs, key_serializer="raw", value_serializer="raw", partitions=topics.partitions
-        )
         # Values are the run state's JSON form (Faust's default json codec).
         self.runs = app.Table(
             "runs",
@@ -133,8 +130,10 @@ class Router:
 
         @app.agent(events, concurrency=1)
         async def route_events(stream: faust.StreamT[bytes]) -> None:
-            async for value in stream:
-                await self.route_event(value)
+            # A batch's starts are acknowledged before its events are acked to Faust.
+            async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN):
+                starts = [start for value in values for start in await self.route_event(value)]
+                await self.producer.write(starts)
 
         @app.agent(self.results, concurrency=1)
         async def drive_runs(stream: faust.StreamT[bytes]) -> None:
@@ -145,23 +144,26 @@ class Router:
 
     # -- the two agents' bodies --------------------------------------------------
 
-    async def route_event(self, value: bytes | None) -> None:
+    async def route_event(self, value: bytes | None) -> list[tuple[str, bytes, bytes]]:
+        """The StartRun records one event makes: one per function it triggers."""
         if not value:
-            return
+            return []
         try:
             event = await self.decoder.decode(value)
         except Exception as exc:  # a record nobody can read must not stop routing
             log.warning("skipping an undecodable event: %s", exc)
-            return
+            return []
         event_id = event.get("id")
         if not isinstance(event_id, str):
-            return
+            return []
+        starts = []
         for sub in self.index.subscriptions_for(event):
             run_id = run_id_for(event_id, sub.app_id, sub.function.id)
             command = StartRun(
                 run_id=run_id, app_id=sub.app_id, function_id=sub.function.id, event=event
             )
-            await self.results.send(key=run_id.encode(), value=dumps(command))
+            starts.append((self.topics.results, run_id.encode(), dumps(command)))
+        return starts
 
     async def drive_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         """Apply a batch of commands: effects first, acknowledged, then the states.
@@ -226,24 +228,14 @@ class Router:
         events = [event for done in effects for event in done.events]
         if events:
             await self.emitter.send(events)
-        pending: list[Awaitable[Any]] = []
+        records: list[tuple[str, bytes, bytes]] = []
+        history = self.topics.runs
         for done in effects:
             assert done.state is not None
             key = done.state.run_id.encode()
             if done.tasks or done.done:
-                topic = self._task_topic(done.state.app_id, done.state.function_id)
-                for fence in done.done:
-                    pending.append(await topic.send(key=key, value=dumps(fence)))
-                for task in done.tasks:
-                    pending.append(await topic.send(key=key, value=dumps(task)))
-            for record in done.history:
-                pending.append(await self.history.send(key=key, value=dumps(record)))
-        await asyncio.gather(*pending)
-
-    def _task_topic(self, app_id: str, function_id: str) -> faust.TopicT:
-        name = self.topics.task(app_id, function_id)
-        topic = self._task_topics.get(name)
-        if topic is None:
-            topic = self.app.topic(name, key_serializer="raw", value_serializer="raw")
-            self._task_topics[name] = topic
-        return topic
+                topic = self.topics.task(done.state.app_id, done.state.function_id)
+                records += [(topic, key, dumps(fence)) for fence in done.done]
+                records += [(topic, key, dumps(task)) for task in done.tasks]
+            records += [(history, key, dumps(record)) for record in done.history]
+        await self.producer.write(records)
