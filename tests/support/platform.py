@@ -223,11 +223,19 @@ class Platform:
         """The app registers at start-up; wait until the router has read it."""
         deadline = time.monotonic() + timeout
         marker = b"functions at"
+        # ...and until the worker consumes the new functions' task topics (its regex
+        # subscription sees new topics at its next metadata refresh).
+        task_topic = (self.env["WEIR_TOPIC_PREFIX"] + "fn.").encode()
         while time.monotonic() < deadline:
-            if all(marker in r.log.read_bytes() for r in self.routers):
+            if all(marker in r.log.read_bytes() for r in self.routers) and (
+                b"assigned" in self.worker.log.read_bytes()
+                and task_topic in self.worker.log.read_bytes().split(b"assigned", 1)[1]
+            ):
                 return
             time.sleep(0.1)
-        raise RuntimeError("the app's registration never reached the router:\n" + self.logs())
+        raise RuntimeError(
+            "the app's registration never reached router and worker:\n" + self.logs()
+        )
 
     def send(self, events: list[dict[str, Any]] | dict[str, Any]) -> list[str]:
         answer = httpx.post(f"{self.gateway_url}/e/test", json=events, timeout=30)
