@@ -36,7 +36,7 @@ from services.common.topics import Topics
 from services.router.committed import read_committed_consumers
 from services.router.decoding import EventDecoder
 from services.router.machine import Effects, RunState, apply_outcome, run_id_for, start_run
-from services.router.recovery import SeekBeforeResumeTableManager
+from services.router.recovery import FlowStoppedTableManager
 from services.router.registrations import RegistrationIndex
 from weir.settings import Settings
 
@@ -107,7 +107,7 @@ class Router:
             consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
             web_enabled=False,
-            TableManager=SeekBeforeResumeTableManager,
+            TableManager=FlowStoppedTableManager,
         )
         self._build()
 

@@ -21,49 +21,38 @@ moves a table partition):
 Nothing here depends on the broker version; a kill -9 and restart with a
 backlog loses a few records per partition in roughly one run of ten.
 
-The fix keeps Faust's order except for one step: resuming the source
-partitions is held back until the seek and the queue clearing are done, so
-the first record fetched is the first one after the committed offset.
+The fix stops the consumer's flow before Faust's completion step runs. With
+the flow stopped nothing is fetched or delivered while Faust resumes the
+partitions and seeks; the step ends by clearing the queues and resuming the
+flow itself, so the first record delivered is the one after the committed
+offset. (Deferring the partition resume instead is not safe: Faust hands its
+live set of active partitions to aiokafka, which reads an empty set as "all
+partitions", consumes the paused ones and Faust then discards those records.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import TP
 
 
-class SeekBeforeResumeRecovery(Recovery):
-    """Resumes source partitions only after seeking them and clearing the queues."""
+class FlowStoppedRecovery(Recovery):
+    """Keeps the consumer's flow stopped until recovery completion has seeked."""
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
-        consumer = self.app.consumer
-        held: set[TP] = set()
-
-        def hold(tps: Iterable[TP]) -> None:
-            held.update(tps)
-
-        # Shadow the bound method on this consumer instance only while Faust's
-        # own completion step runs; every resume it asks for is replayed below.
-        setattr(consumer, "resume_partitions", hold)  # noqa: B010 - instance shadow
-        try:
-            await super().on_recovery_completed(generation_id)
-        finally:
-            del consumer.resume_partitions
-        if held and self.app.consumer_generation_id == generation_id:
-            consumer.resume_partitions(held)
+        # Resumed by Faust at the end of this step. If the step bails out for
+        # a newer rebalance, that rebalance's recovery resumes the flow.
+        self.app.consumer.stop_flow()
+        await super().on_recovery_completed(generation_id)
 
 
-class SeekBeforeResumeTableManager(TableManager):
-    """The stock table manager, with :class:`SeekBeforeResumeRecovery`."""
+class FlowStoppedTableManager(TableManager):
+    """The stock table manager, with :class:`FlowStoppedRecovery`."""
 
     @property
     def recovery(self) -> Any:
         if self._recovery is None:
-            self._recovery = SeekBeforeResumeRecovery(
-                self.app, self, beacon=self.beacon, loop=self.loop
-            )
+            self._recovery = FlowStoppedRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
