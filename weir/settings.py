@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,7 +62,8 @@ class Settings(BaseSettings):
     registry_url: str = Field(
         default="http://127.0.0.1:8081",
         description="URL of the Confluent-compatible schema registry Weir's clients use "
-        "(Weir's own, or Confluent's, Apicurio's or Karapace's).",
+        "(Weir's own, or Confluent's, Apicurio's or Karapace's). Unset: "
+        "http://127.0.0.1:<registry_port>.",
     )
     registry_topic: str = Field(
         default="_schemas",
@@ -178,7 +180,7 @@ class Settings(BaseSettings):
     gateway_url: str = Field(
         default="http://127.0.0.1:8288",
         description="Base URL of the gateway the app registers its functions with "
-        "(PUT {gateway_url}/v1/apps/{app_id}).",
+        "(PUT {gateway_url}/v1/apps/{app_id}). Unset: http://127.0.0.1:<gateway_port>.",
     )
     app_url: str | None = Field(
         default=None,
@@ -266,6 +268,18 @@ class Settings(BaseSettings):
         "partitions to the others (consumer session.timeout.ms; heartbeats come from a "
         "background thread, so long calls do not delay them).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_urls_follow_ports(cls, data: Any) -> Any:
+        """An unset registry or gateway URL points at the local part on its configured port,
+        so moving a port (WEIR_REGISTRY_PORT, WEIR_GATEWAY_PORT) moves every client with it."""
+        if isinstance(data, dict):
+            for part, default_port in (("registry", 8081), ("gateway", 8288)):
+                if data.get(f"{part}_url") is None:
+                    port = data.get(f"{part}_port", default_port)
+                    data = {**data, f"{part}_url": f"http://127.0.0.1:{port}"}
+        return data
 
     @property
     def bootstrap_servers(self) -> str:

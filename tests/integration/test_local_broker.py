@@ -85,6 +85,10 @@ def _cli_env(settings: Settings) -> dict[str, str]:
         WEIR_HOME=str(settings.home),
         WEIR_KAFKA_PORT=str(settings.kafka_port),
         WEIR_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
+        # `weir dev` starts the whole platform: keep it off the default ports.
+        WEIR_REGISTRY_PORT=str(free_port()),
+        WEIR_GATEWAY_PORT=str(free_port()),
+        WEIR_APP_PORT=str(free_port()),
     )
     return env
 

@@ -21,6 +21,16 @@ def test_settings_read_their_environment_variable(monkeypatch: pytest.MonkeyPatc
     assert settings.bootstrap_servers == "127.0.0.1:19092"
 
 
+def test_local_urls_follow_their_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEIR_REGISTRY_PORT", "18081")
+    monkeypatch.setenv("WEIR_GATEWAY_PORT", "18288")
+    settings = Settings()
+    assert settings.registry_url == "http://127.0.0.1:18081"
+    assert settings.gateway_url == "http://127.0.0.1:18288"
+    monkeypatch.setenv("WEIR_REGISTRY_URL", "https://registry.internal")
+    assert Settings().registry_url == "https://registry.internal"
+
+
 def test_external_bootstrap_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEIR_KAFKA_BOOTSTRAP", "kafka-1:9092,kafka-2:9092")
     assert Settings().bootstrap_servers == "kafka-1:9092,kafka-2:9092"
