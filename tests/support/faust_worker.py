@@ -3,7 +3,8 @@
 A worker is a separate ``python -m tests.support.faust_app worker`` process in
 its own session, with its log captured to a file, so a test can ``kill -9`` it
 exactly as an operator's crash would. :class:`WorkerPool` makes sure no worker
-outlives its test and prints every worker's log tail when the test fails.
+outlives its test; when the test fails it prints every worker's log tail and
+has the live ones write their thread and task stacks to their log files.
 """
 
 from __future__ import annotations
@@ -74,10 +75,6 @@ class FaustWorker:
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     def start(self) -> None:
         if self._proc is not None:
             raise RuntimeError(f"worker {self.name} already started")
@@ -107,9 +104,6 @@ class FaustWorker:
                 start_new_session=True,
             )
 
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def dump_stacks(self) -> None:
         """Ask a live worker to log every thread's and task's stack (mode's SIGUSR1)."""
         if self._proc is not None and self._proc.poll() is None:
@@ -122,16 +116,6 @@ class FaustWorker:
         self._proc.send_signal(signal.SIGKILL)
         self._proc.wait(timeout=10)
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL when the worker does not exit within ``grace``."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.send_signal(signal.SIGTERM)
-        try:
-            self._proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
@@ -140,20 +124,6 @@ class FaustWorker:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def wait_for_log(self, needle: str, timeout: float) -> None:
-        """Block until ``needle`` appears in the log; fail fast if the worker died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.log_text():
-                return
-            if self._proc is not None and self._proc.poll() is not None:
-                raise AssertionError(
-                    f"worker {self.name} exited ({self._proc.returncode}) before logging "
-                    f"{needle!r}:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
-        raise AssertionError(f"worker {self.name} did not log {needle!r} in {timeout}s")
 
 
 class WorkerPool:
@@ -179,14 +149,20 @@ class WorkerPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None:
+        if exc_type is None:
             for worker in self.workers:
-                worker.dump_stacks()
-            time.sleep(1.0)  # let the dumps reach the logs
+                worker.kill()
+            return
+        # The test failed: keep what each worker had logged, have the live ones
+        # append their stacks to their log files, then reap them all.
+        tails = {worker.name: worker.log_tail() for worker in self.workers}
+        for worker in self.workers:
+            worker.dump_stacks()
+        time.sleep(1.0)  # let the dumps reach the logs
         for worker in self.workers:
             worker.kill()
-        if exc_type is not None:
+        for worker in self.workers:
             # Captured by pytest and shown with the failure report.
-            for worker in self.workers:
-                print(f"\n===== log tail of worker {worker.name} ({worker.log_path}) =====")
-                print(worker.log_tail())
+            print(f"\n===== log tail of worker {worker.name} =====")
+            print(tails[worker.name])
+            print(f"===== full log and stack dump: {worker.log_path} =====")

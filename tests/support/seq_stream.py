@@ -51,8 +51,8 @@ class SeqProducer:
         # Pinned explicitly so every partition gets records whatever the key hash.
         return int(key[1:]) % self.partitions
 
-    def send(self, count: int, *, pause: float = 0.0) -> range:
-        """Send ``count`` records with the next seqs; ``pause`` seconds between them."""
+    def send(self, count: int) -> range:
+        """Send ``count`` records with the next seqs and wait for their acks."""
         first = self.next_seq
         for seq in range(first, first + count):
             key = self.key_of(seq)
@@ -64,8 +64,6 @@ class SeqProducer:
                 on_delivery=self._on_delivery,
             )
             self._producer.poll(0)
-            if pause:
-                time.sleep(pause)
         self.next_seq = first + count
         self.flush()
         return range(first, first + count)
@@ -79,10 +77,6 @@ class SeqProducer:
         """Seqs the broker acknowledged, per key (a copy)."""
         with self._lock:
             return {key: set(seqs) for key, seqs in self._acked.items()}
-
-    def acked_count(self) -> int:
-        with self._lock:
-            return sum(len(seqs) for seqs in self._acked.values())
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
