@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, SecretStr
 from starlette.applications import Starlette
@@ -28,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.ports import free_port
+from tests.support.uvicorn_thread import ServerThread
 from weir.fastapi import serve
 from weir.functions import Context, Step
 from weir.functions.mixin import FunctionsMixin
@@ -83,32 +82,6 @@ async def fulfil(ctx: Context[Any], step: Step) -> dict[str, Any]:
         step.run("reserve", reserve, order), step.run("bill", bill, order)
     )
     return {"order": order.order_id, "reserved": reserved, "billed": billed}
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free loopback port, in a thread of this process."""
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 class Gateway:

@@ -238,7 +238,7 @@ def test_a_call_that_outlives_the_timeout_is_retried_then_fails_as_app_timeout(
 def test_a_500_page_without_an_answer_is_a_transport_failure(harness: Harness) -> None:
     run_id = unique("run")
     HITS["proxy-500"].clear()
-    harness.send(make_task("noop", run_id, harness.app.url("/proxy-500"), retries=2))
+    harness.send(make_task("noop", run_id, f"{harness.app.url}/proxy-500", retries=2))
     outcome = harness.reader.wait_outcomes(run_id)[0]
     assert outcome.attempts == 3
     assert isinstance(outcome.response, FailedResponse)
@@ -269,7 +269,7 @@ def test_an_answer_that_does_not_verify_is_a_transport_failure(
 ) -> None:
     run_id = unique("run")
     HITS[route].clear()
-    harness.send(make_task("noop", run_id, harness.app.url(f"/{route}"), retries=1))
+    harness.send(make_task("noop", run_id, f"{harness.app.url}/{route}", retries=1))
     outcome = harness.reader.wait_outcomes(run_id)[0]
     assert outcome.attempts == 2
     assert isinstance(outcome.response, FailedResponse)

@@ -19,14 +19,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.records import Task
-from tests.support.ports import free_port
+from tests.support.uvicorn_thread import ServerThread
 from weir.errors import NonRetriableError, RetryAfterError
 from weir.fastapi import serve
 from weir.functions import Context, Step
@@ -159,35 +158,15 @@ def app_settings() -> Settings:
     return Settings(dev=False, signing_key=SecretStr(KEY))
 
 
-class AppServer:
-    """uvicorn serving the test app on a free loopback port, in a daemon thread."""
+class AppServer(ServerThread):
+    """The test app, served on a free loopback port."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            build_app(app_settings()), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(build_app(app_settings()))
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/weir"
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> AppServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        return f"{self.url}/api/weir"
 
 
 class ResetServer:
