@@ -3,11 +3,14 @@
 from weir.client import Weir
 from weir.errors import ErrorCode, NonRetriableError, RetryAfterError, StepError, WeirError
 from weir.events import Event, RawEvent
-from weir.functions import Context, Step, SyncStep, Trigger
+from weir.functions import CancelOn, Context, Cron, CronTick, Step, SyncStep, Timeouts, Trigger
 
 __version__ = "0.1.0"
 __all__ = [
+    "CancelOn",
     "Context",
+    "Cron",
+    "CronTick",
     "ErrorCode",
     "Event",
     "NonRetriableError",
@@ -16,6 +19,7 @@ __all__ = [
     "Step",
     "StepError",
     "SyncStep",
+    "Timeouts",
     "Trigger",
     "Weir",
     "WeirError",

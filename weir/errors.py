@@ -65,6 +65,16 @@ class ErrorCode(StrEnum):
     SIGNATURE_INVALID = "signature_invalid"
     SIGNATURE_EXPIRED = "signature_expired"
     REGISTRATION_FAILED = "registration_failed"
+    # time and coordination: cancel_on, timeouts, step.invoke (docs/protocol.md)
+    CANCEL_ON_INVALID = "cancel_on_invalid"
+    TIMEOUTS_INVALID = "timeouts_invalid"
+    INVOKE_FAILED = "invoke_failed"
+    INVOKE_TIMEOUT = "invoke_timeout"
+    # why a run was cancelled (the run's error.code; docs/architecture.md)
+    RUN_CANCELLED = "run_cancelled"
+    CANCELLED_BY_EVENT = "cancelled_by_event"
+    FUNCTION_TIMEOUT = "function_timeout"
+    FUNCTION_START_TIMEOUT = "function_start_timeout"
     # the worker calling the app (services/worker, docs/worker.md)
     APP_UNREACHABLE = "app_unreachable"
     APP_TIMEOUT = "app_timeout"
@@ -317,6 +327,30 @@ class FilterInvalidError(FunctionDefinitionError):
     """A trigger's filter is not a valid CEL expression over ``event``."""
 
     code = ErrorCode.FILTER_INVALID
+
+
+class CancelOnInvalidError(FunctionDefinitionError):
+    """A ``cancel_on`` entry is unusable: no event name, neither match nor if_, a bad timeout."""
+
+    code = ErrorCode.CANCEL_ON_INVALID
+
+
+class TimeoutsInvalidError(FunctionDefinitionError):
+    """A function's ``timeouts`` are not positive durations."""
+
+    code = ErrorCode.TIMEOUTS_INVALID
+
+
+class InvokeFailedError(WeirError):
+    """A function run by ``step.invoke`` failed; the invoking step records this error."""
+
+    code = ErrorCode.INVOKE_FAILED
+
+
+class InvokeTimeoutError(WeirError):
+    """A function run by ``step.invoke`` did not finish within the step's timeout."""
+
+    code = ErrorCode.INVOKE_TIMEOUT
 
 
 class StepIdInvalidError(WeirError):

@@ -46,10 +46,12 @@ def test_decorator_returns_a_function_with_a_serializable_config() -> None:
     assert config == {
         "id": "abandoned-cart",
         "name": "abandoned",
-        "triggers": [{"event": "define/cart.added", "filter": None}],
+        "triggers": [{"event": "define/cart.added", "filter": None, "cron": None}],
         "retries": 2,
         "on_failure": None,
         "failure_handler_for": None,
+        "cancel_on": [],
+        "timeouts": None,
     }
     assert FunctionConfig.model_validate(config) == abandoned.config
 

@@ -2,8 +2,9 @@
 
 :func:`define_function` validates everything at definition time (import
 time for decorated functions): the id, the retries, the triggers and their
-CEL filters, the handler's shape, the on_failure handler. A mistake fails
-there with a stable code instead of at the first event.
+CEL filters, the cron schedules, the cancel_on entries, the timeouts, the
+handler's shape, the on_failure handler. A mistake fails there with a stable
+code instead of at the first event.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
-from weir.errors import FunctionDefinitionError
+from weir.errors import FunctionDefinitionError, TriggerInvalidError
+from weir.functions.cancellation import CancelOn, resolve_cancel_on
 from weir.functions.config import (
     FUNCTION_FAILED_EVENT,
     FunctionConfig,
@@ -20,10 +22,13 @@ from weir.functions.config import (
     check_retries,
 )
 from weir.functions.context import Context
+from weir.functions.cron import CronSchedule
 from weir.functions.failure import FunctionFailed, failure_filter, failure_function_id
 from weir.functions.serialization import return_annotation
 from weir.functions.step import Step, SyncStep
+from weir.functions.timeouts import Timeouts, resolve_timeouts
 from weir.functions.triggers import (
+    Cron,
     ResolvedTrigger,
     Trigger,
     TriggerSpec,
@@ -66,11 +71,18 @@ class Function:
         return matching_trigger(self.triggers, event)
 
     def event_type_for(self, event_name: str) -> type[Any] | None:
-        """The Event class ``ctx.event`` is decoded into for this event name (None: raw)."""
-        for trigger in self.triggers:
-            if trigger.matches_name(event_name):
-                return trigger.event_type
-        return None
+        """The Event class ``ctx.event`` is decoded into for this event name (None: raw).
+
+        A trigger naming the event exactly wins over a pattern that also matches it.
+        """
+        matching = [t for t in self.triggers if t.matches_name(event_name)]
+        candidates = [t for t in matching if t.pattern is None] or matching
+        return candidates[0].event_type if candidates else None
+
+    @property
+    def schedules(self) -> list[CronSchedule]:
+        """The cron schedules among this function's triggers, in the order given."""
+        return [t.schedule for t in self.triggers if t.schedule is not None]
 
     def configs(self) -> list[FunctionConfig]:
         """This function's registration, followed by its failure handler's."""
@@ -78,7 +90,8 @@ class Function:
         return own + ([self.failure_handler.config] if self.failure_handler else [])
 
     def __repr__(self) -> str:
-        return f"<Function {self.id!r} on {[t.config.event for t in self.triggers]}>"
+        on = [t.config.event or f"cron {t.config.cron}" for t in self.triggers]
+        return f"<Function {self.id!r} on {on}>"
 
 
 def _check_handler(handler: object, what: str) -> Handler:
@@ -98,16 +111,26 @@ def define_function(
     *,
     id: str,
     name: str | None,
-    trigger: TriggerSpec | Sequence[TriggerSpec],
+    trigger: TriggerSpec | Sequence[TriggerSpec] | None,
     handler: object,
     retries: int,
     on_failure: object | None = None,
     filter: str | None = None,
+    cron: str | Sequence[str] | None = None,
+    cancel_on: CancelOn | Sequence[CancelOn | Mapping[str, Any]] | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Function:
-    """A validated :class:`Function` (FunctionDefinitionError and subclasses if not)."""
+    """A validated :class:`Function` (FunctionDefinitionError and subclasses if not).
+
+    ``cron`` adds cron triggers to ``trigger`` (which may then be None).
+    """
     function_id = check_function_id(id)
     checked = _check_handler(handler, "the handler")
-    triggers = resolve_triggers(trigger, default_filter=filter)
+    triggers = resolve_triggers(_trigger_specs(trigger, cron), default_filter=filter)
+    if filter is not None and all(t.schedule is not None for t in triggers):
+        raise TriggerInvalidError("filter= applies to event triggers; this function has only cron")
+    cancel_configs = resolve_cancel_on(cancel_on)
+    timeouts_config = resolve_timeouts(timeouts)
     retries = check_retries(retries)
     label = name or str(getattr(handler, "__name__", function_id))
     failure = None
@@ -122,8 +145,31 @@ def define_function(
         triggers=[t.config for t in triggers],
         retries=retries,
         on_failure=failure_handler_id,
+        cancel_on=cancel_configs,
+        timeouts=timeouts_config,
     )
     return Function(config, checked, triggers, failure)
+
+
+def _trigger_specs(
+    trigger: TriggerSpec | Sequence[TriggerSpec] | None, cron: str | Sequence[str] | None
+) -> list[TriggerSpec]:
+    """``trigger`` and ``cron`` as one list of trigger specs."""
+    specs: list[TriggerSpec] = []
+    if trigger is not None:
+        if isinstance(trigger, Sequence) and not isinstance(trigger, str):
+            specs.extend(trigger)
+        else:
+            specs.append(trigger)
+    if cron is not None:
+        schedules = [cron] if isinstance(cron, str) else list(cron)
+        for schedule in schedules:
+            if not isinstance(schedule, str):
+                raise TriggerInvalidError(
+                    f"cron= takes a schedule string or a list of them, not {schedule!r}"
+                )
+            specs.append(Cron(schedule))
+    return specs
 
 
 def _failure_function(function_id: str, label: str, handler: Handler) -> Function:

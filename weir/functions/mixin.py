@@ -8,13 +8,17 @@ optional ``dev`` flag).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from weir.errors import FunctionDefinitionError
+from weir.functions.cancellation import CancelOn
 from weir.functions.config import DEFAULT_RETRIES, slugify
 from weir.functions.function import Function, Handler, define_function
+from weir.functions.timeouts import Timeouts
 from weir.functions.triggers import TriggerSpec
+
+CancelOnSpec = CancelOn | Sequence[CancelOn | Mapping[str, Any]]
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -31,19 +35,27 @@ class FunctionsMixin:
         self,
         *,
         id: str,
-        trigger: TriggerSpec | Sequence[TriggerSpec],
+        trigger: TriggerSpec | Sequence[TriggerSpec] | None = None,
         retries: int = DEFAULT_RETRIES,
         on_failure: Handler | None = None,
         name: str | None = None,
         filter: str | None = None,
+        cron: str | Sequence[str] | None = None,
+        cancel_on: CancelOnSpec | None = None,
+        timeouts: Timeouts | None = None,
     ) -> Callable[[Handler], Function]:
         """Decorate a handler ``(ctx, step)`` (async or not) into a durable function.
 
         ``trigger`` is an event name, a pattern (``"app/user.*"``), an Event
-        class, a ``Trigger(event, filter=...)``, or a list of them; ``filter``
-        is a CEL expression over ``event`` for triggers without their own.
-        ``retries`` counts attempts after the first, per step. ``on_failure``
-        is a handler run with the ``weir/function.failed`` event.
+        class, a ``Trigger(event, filter=...)``, a ``Cron(schedule)``, or a
+        list of them; ``filter`` is a CEL expression over ``event`` for
+        triggers without their own. ``cron`` adds cron schedules
+        (``"TZ=Europe/Paris 0 9 * * 1"``); with it ``trigger`` may be left
+        out. ``retries`` counts attempts after the first, per step.
+        ``on_failure`` is a handler run with the ``weir/function.failed``
+        event. ``cancel_on`` lists ``CancelOn(event, match=..., if_=...,
+        timeout=...)`` entries; ``timeouts`` is ``Timeouts(start=...,
+        finish=...)``.
         """
 
         def decorate(handler: Handler) -> Function:
@@ -55,6 +67,9 @@ class FunctionsMixin:
                 retries=retries,
                 on_failure=on_failure,
                 filter=filter,
+                cron=cron,
+                cancel_on=cancel_on,
+                timeouts=timeouts,
             )
             self._add_function(made)
             return made
@@ -64,16 +79,21 @@ class FunctionsMixin:
     def create_function(
         self,
         name: str,
-        event_name: TriggerSpec | Sequence[TriggerSpec],
+        event_name: TriggerSpec | Sequence[TriggerSpec] | None,
         handler: Handler,
         *,
         retries: int = DEFAULT_RETRIES,
         on_failure: Handler | None = None,
         filter: str | None = None,
+        cron: str | Sequence[str] | None = None,
+        cancel_on: CancelOnSpec | None = None,
+        timeouts: Timeouts | None = None,
     ) -> Function:
         """The zero-config form: ``create_function("Send welcome email", "app/user.created", h)``.
 
-        The id is the name slugified (``send-welcome-email``).
+        The id is the name slugified (``send-welcome-email``). A cron
+        function: ``create_function("Weekly report", None, h, cron="0 9 * * 1")``
+        or ``create_function("Weekly report", Cron("0 9 * * 1"), h)``.
         """
         made = define_function(
             id=slugify(name),
@@ -83,6 +103,9 @@ class FunctionsMixin:
             retries=retries,
             on_failure=on_failure,
             filter=filter,
+            cron=cron,
+            cancel_on=cancel_on,
+            timeouts=timeouts,
         )
         self._add_function(made)
         return made

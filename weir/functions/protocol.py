@@ -8,7 +8,7 @@ docs/protocol.md, which these models follow field for field.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
@@ -19,8 +19,9 @@ SDK_NAME = "weir-python"
 
 # Step operations a handler can reach. "run" executes app code; the others are
 # carried out by the platform (sleep: a timer; wait_for_event: a wait in the
-# router; send_event: the worker writes the events) and recorded like a result.
-StepOpName = Literal["run", "sleep", "wait_for_event", "send_event"]
+# router; send_event: the worker writes the events; invoke: the router runs
+# another function) and recorded like a result.
+StepOpName = Literal["run", "sleep", "wait_for_event", "send_event", "invoke"]
 
 
 class _Model(BaseModel):
@@ -93,6 +94,25 @@ class StepOp(_Model):
     opts: dict[str, JsonValue] = Field(
         default_factory=dict, description="Per-op options; see docs/protocol.md."
     )
+
+
+class InvokeOpts(_Model):
+    """``opts`` of an ``invoke`` op: run this function with this data, record its output."""
+
+    function: str = Field(
+        min_length=1, description="'<function id>' (the same app) or '<app id>/<function id>'."
+    )
+    data: dict[str, JsonValue] = Field(description="`data` of the event the run starts with.")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds before the invoking step fails with invoke_timeout; absent: none.",
+    )
+
+    def to_opts(self) -> dict[str, JsonValue]:
+        """The op's ``opts`` (``timeout`` left out when there is none)."""
+        return cast(dict[str, JsonValue], self.model_dump(mode="json", exclude_none=True))
 
 
 class StepResult(_Model):

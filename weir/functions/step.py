@@ -1,5 +1,9 @@
 """The step API a handler calls: ``await step.run("id", fn, *args)`` and friends.
 
+Besides ``run`` (app code, executed here) there are platform steps, carried
+out by the router and only reported from here: ``sleep``, ``sleep_until``,
+``wait_for_event``, ``send_event`` and ``invoke`` (weir/functions/invoke.py).
+
 :class:`Step` serves async handlers (steps may run in parallel with
 ``asyncio.gather``); :class:`SyncStep` serves plain ``def`` handlers, which
 run in a worker thread and reach their steps one at a time.
@@ -21,14 +25,15 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, TypeVarTuple, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast, overload
 
 from pydantic import JsonValue
 
 from weir.errors import StepOptionsInvalidError
+from weir.functions.config import compile_match_expression
 from weir.functions.events import decode_event, encode_event, event_name_of, sent_event_id
-from weir.functions.filters import EventFilter
 from weir.functions.interrupt import StepInterrupt
+from weir.functions.invoke import invoke_annotation, invoke_op
 from weir.functions.protocol import StepOp, StepResult
 from weir.functions.replay import Reached, Replay, step_error
 from weir.functions.reporting import error_info
@@ -38,6 +43,9 @@ from weir.functions.serialization import (
     return_annotation,
     to_json_value,
 )
+
+if TYPE_CHECKING:
+    from weir.functions.function import Function
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -84,7 +92,7 @@ def _wait_op(
         opts["match"] = match
     if if_ is not None:
         # Checked here so a typo fails in the handler, not silently in the router.
-        EventFilter(if_, variables=("event", "async"))
+        compile_match_expression(if_)
         opts["if"] = if_
     return StepOp(id=step_id, name=name, op="wait_for_event", opts=opts)
 
@@ -233,6 +241,28 @@ class Step(_StepBase):
         await self._reach(_send_op(sid, step_id, events, self._replay.request.run.id))
         return []
 
+    async def invoke(
+        self,
+        step_id: str,
+        *,
+        function: Function | str,
+        data: object = None,
+        timeout: Duration | None = None,  # noqa: ASYNC109 (a durable timeout, not an asyncio one)
+    ) -> Any:
+        """Run another function with ``data`` and return its output.
+
+        ``function`` is a Function (its output comes back as its declared
+        return type) or an id, ``"fn-id"`` or ``"app/fn-id"``. ``data`` is a
+        dict, a Pydantic model or an Event (its data). Raises StepError when
+        that run fails, or does not end within ``timeout``.
+        """
+        sid = self._replay.claim(step_id, self._flow())
+        found, value = self._recorded(sid, invoke_annotation(function))
+        if found:
+            return value
+        await self._reach(invoke_op(sid, step_id, function, data, timeout))
+        return None  # not reached: _reach only returns for "run" steps
+
     async def _reach(self, op: StepOp) -> None:
         """Wait here until the call decides: return to execute ``op``, or StepInterrupt."""
         replay = self._replay
@@ -331,6 +361,22 @@ class SyncStep(_StepBase):
             return list(data.get("ids", [])) if isinstance(data, dict) else []
         self._reach(_send_op(sid, step_id, events, self._replay.request.run.id))
         return []
+
+    def invoke(
+        self,
+        step_id: str,
+        *,
+        function: Function | str,
+        data: object = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Run another function with ``data`` and return its output (see :meth:`Step.invoke`)."""
+        sid = self._replay.claim(step_id, self._flow())
+        found, value = self._recorded(sid, invoke_annotation(function))
+        if found:
+            return value
+        self._reach(invoke_op(sid, step_id, function, data, timeout))
+        return None
 
     def _reach(self, op: StepOp) -> None:
         """Return to execute ``op`` now; otherwise record it and stop with StepInterrupt."""

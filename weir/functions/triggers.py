@@ -2,9 +2,14 @@
 
 ``trigger=`` takes an event name (``"app/user.created"``), a pattern where
 ``*`` stands for one or more characters (``"app/user.*"``), an Event class,
-a :class:`Trigger` (one of those plus a CEL filter), or a list of them. Each
-becomes a :class:`TriggerConfig` for registration and a compiled
-:class:`ResolvedTrigger` that can tell whether an event starts a run.
+a :class:`Trigger` (one of those plus a CEL filter), a :class:`Cron`
+schedule, or a list of them. Each becomes a :class:`TriggerConfig` for
+registration and a compiled :class:`ResolvedTrigger` that can tell whether
+an event starts a run.
+
+A cron trigger is started by the router's clock, never by an event on the
+events topic: it matches no event, and only decodes the ``weir/cron`` event
+its runs start with into :class:`~weir.functions.cron_tick.CronTick`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.errors import TriggerInvalidError
-from weir.functions.config import TriggerConfig
+from weir.functions.config import CRON_EVENT, TriggerConfig
+from weir.functions.cron import CronSchedule
+from weir.functions.cron_tick import CronTick
 from weir.functions.events import event_name_of, is_event_class
 from weir.functions.filters import EventFilter
 
@@ -32,7 +39,14 @@ class Trigger:
     filter: str | None = None
 
 
-TriggerSpec = str | type[Any] | Trigger
+@dataclass(frozen=True)
+class Cron:
+    """A cron schedule: ``Cron("TZ=Europe/Paris 0 9 * * 1")`` (zone optional, UTC by default)."""
+
+    schedule: str
+
+
+TriggerSpec = str | type[Any] | Trigger | Cron
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,27 @@ class ResolvedTrigger:
     event_type: type[Any] | None
     pattern: re.Pattern[str] | None
     event_filter: EventFilter | None
+    schedule: CronSchedule | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """What two triggers of one function may not share."""
+        if self.schedule is not None:
+            return ("cron", *self.schedule.key)
+        return ("event", str(self.config.event))
 
     def matches_name(self, name: str) -> bool:
+        """Whether runs of this trigger carry events of this name (decoding ``ctx.event``)."""
+        if self.schedule is not None:
+            return name == CRON_EVENT
         if self.pattern is None:
             return name == self.config.event
         return self.pattern.fullmatch(name) is not None
 
     def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether ``event`` starts a run through this trigger (never, for a cron trigger)."""
+        if self.schedule is not None:
+            return False
         name = event.get("name")
         if not isinstance(name, str) or not self.matches_name(name):
             return False
@@ -81,16 +109,44 @@ def resolve_triggers(
         list(spec) if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
     )
     if not items:
-        raise TriggerInvalidError("a function needs at least one trigger")
-    resolved = [_resolve_one(item, default_filter) for item in items]
-    names = [trigger.config.event for trigger in resolved]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise TriggerInvalidError("a function needs at least one trigger (trigger= or cron=)")
+    return _without_duplicates([_resolve_one(item, default_filter) for item in items])
+
+
+def resolve_trigger_configs(configs: Sequence[TriggerConfig]) -> list[ResolvedTrigger]:
+    """Registered trigger configs compiled back (the router's side of a registration)."""
+    return resolve_triggers(
+        [
+            Cron(config.cron)
+            if config.cron is not None
+            else Trigger(str(config.event), config.filter)
+            for config in configs
+        ]
+    )
+
+
+def _without_duplicates(resolved: list[ResolvedTrigger]) -> list[ResolvedTrigger]:
+    keys = [trigger.key for trigger in resolved]
+    duplicates = sorted({key[-1] for key in keys if keys.count(key) > 1})
     if duplicates:
         raise TriggerInvalidError(f"trigger listed twice: {', '.join(duplicates)}")
     return resolved
 
 
+def _resolve_cron(item: Cron) -> ResolvedTrigger:
+    schedule = CronSchedule.parse(item.schedule)
+    return ResolvedTrigger(
+        config=TriggerConfig(cron=schedule.text),
+        event_type=CronTick,
+        pattern=None,
+        event_filter=None,
+        schedule=schedule,
+    )
+
+
 def _resolve_one(item: TriggerSpec, default_filter: str | None) -> ResolvedTrigger:
+    if isinstance(item, Cron):
+        return _resolve_cron(item)
     trigger = item if isinstance(item, Trigger) else Trigger(item)
     expression = trigger.filter if trigger.filter is not None else default_filter
     target = trigger.event
@@ -102,7 +158,8 @@ def _resolve_one(item: TriggerSpec, default_filter: str | None) -> ResolvedTrigg
         name = event_name_of(target)
     else:
         raise TriggerInvalidError(
-            f"a trigger is an event name, a pattern, an Event class or a Trigger, not {target!r}"
+            "a trigger is an event name, a pattern, an Event class, a Trigger or a Cron, "
+            f"not {target!r}"
         )
     pattern = compile_pattern(name)
     event_filter = EventFilter(expression) if expression is not None else None
