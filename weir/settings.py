@@ -221,6 +221,25 @@ class Settings(BaseSettings):
         default="weir-router",
         description="Faust app id of the router (its consumer group and changelog prefix).",
     )
+    router_timer_tick: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Seconds between two looks of the router at its due timers, sweeps and "
+        "cron ticks: the added lateness of a timer is at most this.",
+    )
+    wait_lookback: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds the wait index remembers events, so that an event accepted after "
+        "a run reached a wait step but before the wait was stored still resumes it.",
+    )
+    cron_catchup: float = Field(
+        default=3600.0,
+        ge=0,
+        description="After downtime, the latest missed cron tick still runs if it is at most "
+        "this many seconds old; older missed ticks are skipped.",
+    )
     worker_concurrency: int = Field(
         default=200, ge=1, description="Most calls one worker has in flight at once."
     )

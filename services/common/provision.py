@@ -49,6 +49,8 @@ def platform_topics(topics: Topics) -> list[NewTopic]:
         NewTopic(topics.functions, 1, 1, config={"cleanup.policy": "compact"}),
         NewTopic(topics.results, p, 1),
         NewTopic(topics.runs, p, 1, config={"retention.ms": HISTORY_RETENTION_MS}),
+        NewTopic(topics.waits, p, 1),
+        NewTopic(topics.wait_paths, 1, 1, config={"cleanup.policy": "compact"}),
     ]
 
 

@@ -1,9 +1,12 @@
 """The Kafka records of the platform's own topics (JSON, validated by these models).
 
     functions    key app id     AppRegistration (compacted; a tombstone removes the app)
-    results      key run id     RunCommand: start a run, or a worker's outcome of a task
+    results      key run id     RunCommand: start a run, a worker's outcome of a task, a
+                                timer wake-up, a resolved wait, a cancellation, a child's end
     fn.<app.fn>  key run id     Task: call the app for this run (the whole run state inside)
     runs         key run id     HistoryRecord: the run's lifecycle, for the run API
+    waits        key wait key   WaitCommand: the wait index (open, close, probe, sweep)
+    wait-paths   key name+path  compacted: the (event name, match path) pairs waits use
 
 Every record of one run is keyed by its run id, so the router's run table,
 the results topic and the runs topic are co-partitioned, and a run's tasks
@@ -47,6 +50,13 @@ class _Record(BaseModel):
 # -- results topic: commands to the router's run state machine -----------------
 
 
+class ParentLink(_Record):
+    """The step of another run that invoked this run and waits for its end."""
+
+    run_id: str
+    step_id: str
+
+
 class StartRun(_Record):
     """Start one run of one function for one event (idempotent by run id)."""
 
@@ -55,6 +65,7 @@ class StartRun(_Record):
     app_id: str
     function_id: str
     event: dict[str, Any]
+    parent: ParentLink | None = None
     ts: int = Field(default_factory=now_ms)
 
 
@@ -72,8 +83,46 @@ class TaskOutcome(_Record):
     ts: int = Field(default_factory=now_ms)
 
 
-RunCommand = Annotated[StartRun | TaskOutcome, Field(discriminator="kind")]
-run_command_adapter: TypeAdapter[StartRun | TaskOutcome] = TypeAdapter(RunCommand)
+class Wake(_Record):
+    """A timer of the run is due: fire every timer of its state due at ``at`` (idempotent)."""
+
+    kind: Literal["wake"] = "wake"
+    run_id: str
+    at: int
+
+
+class WaitResolved(_Record):
+    """An event matched one of the run's waits (a wait step, or a cancel_on)."""
+
+    kind: Literal["resolved"] = "resolved"
+    run_id: str
+    step_id: str
+    event: dict[str, Any]
+
+
+class CancelRun(_Record):
+    """Cancel the run (an invoking step timed out, or an operator asked)."""
+
+    kind: Literal["cancel"] = "cancel"
+    run_id: str
+    reason: str
+    code: str = "run_cancelled"  # an ErrorCode
+
+
+class ChildEnded(_Record):
+    """A run started by ``step.invoke`` ended: record the invoking step."""
+
+    kind: Literal["child"] = "child"
+    run_id: str = Field(description="The parent run.")
+    step_id: str
+    child_run_id: str
+    output: JsonValue = None
+    error: ErrorInfo | None = None
+
+
+Command = StartRun | TaskOutcome | Wake | WaitResolved | CancelRun | ChildEnded
+RunCommand = Annotated[Command, Field(discriminator="kind")]
+run_command_adapter: TypeAdapter[Command] = TypeAdapter(RunCommand)
 
 
 # -- per-function task topics ---------------------------------------------------
@@ -93,6 +142,9 @@ class Task(_Record):
     event: dict[str, Any]
     steps: list[StepRecord] = Field(default_factory=list)
     emitted_at: int = Field(default_factory=now_ms)
+    start_by: int | None = Field(
+        default=None, description="The run's start timeout (ms): past it, do not call the app."
+    )
 
 
 class TaskDone(_Record):
@@ -128,6 +180,9 @@ HistoryType = Literal[
     "step.failed",
     "step.retrying",
     "step.planned",
+    "step.sleeping",
+    "step.waiting",
+    "step.invoking",
 ]
 
 
@@ -145,6 +200,57 @@ class HistoryRecord(_Record):
     error: ErrorInfo | None = None
     warnings: list[RunWarning] = Field(default_factory=list)
     ts: int = Field(default_factory=now_ms)
+
+
+# -- waits topic: the wait index, keyed by wait key ------------------------------
+
+
+class WaitOpen(_Record):
+    """A run waits for an event with this key; events since ``since`` count."""
+
+    kind: Literal["open"] = "open"
+    key: str
+    run_id: str
+    step_id: str = Field(description="The wait step, or 'cancel:<i>' for a cancel_on.")
+    event_name: str
+    path: str = Field(description="The match path ('' when the wait has none).")
+    since: int = Field(description="ms: events accepted from this time on resume the wait.")
+    expires: int = Field(description="ms: the run's own timer resolves the wait by then.")
+    expression: str | None = Field(default=None, description="CEL over event and async.")
+    trigger: dict[str, Any] | None = Field(
+        default=None, description="The run's trigger event (only when an expression needs it)."
+    )
+
+
+class WaitClose(_Record):
+    """The wait is over (timed out, or the run ended): drop it from the index."""
+
+    kind: Literal["close"] = "close"
+    key: str
+    run_id: str
+    step_id: str
+
+
+class Probe(_Record):
+    """An event that may resume the waits under ``key``."""
+
+    kind: Literal["probe"] = "probe"
+    key: str
+    event: dict[str, Any]
+    ts: int
+
+
+class Sweep(_Record):
+    """Forget the key's remembered events that are past the look-back window."""
+
+    kind: Literal["sweep"] = "sweep"
+    key: str
+
+
+WaitCommand = WaitOpen | WaitClose | Probe | Sweep
+wait_command_adapter: TypeAdapter[WaitCommand] = TypeAdapter(
+    Annotated[WaitCommand, Field(discriminator="kind")]
+)
 
 
 def dumps(record: BaseModel) -> bytes:

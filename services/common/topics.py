@@ -24,6 +24,8 @@ class Topics:
         self.functions = prefix + "functions"
         self.results = prefix + "results"
         self.runs = prefix + "runs"
+        self.waits = prefix + "waits"
+        self.wait_paths = prefix + "wait-paths"
         self.partitions = settings.platform_partitions
         self.task_prefix = prefix + "fn."
 

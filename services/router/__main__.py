@@ -18,6 +18,7 @@ from services.common.topics import Topics
 from services.router.app import Router
 from services.router.decoding import EventDecoder
 from services.router.registrations import RegistrationFollower, RegistrationIndex
+from services.router.wait_paths import WaitPaths
 from weir.client import Weir
 from weir.events.registry import HttpSchemaRegistry
 from weir.functions.protocol import AppRegistration
@@ -55,14 +56,18 @@ def main() -> int:
     index = ProvisioningIndex(bootstrap, topics)
     follower = RegistrationFollower(bootstrap, topics.functions, index)
     follower.start()
+    wait_paths = WaitPaths(index)
+    paths_follower = wait_paths.follower(bootstrap, topics.wait_paths)
+    paths_follower.start()
     registry = HttpSchemaRegistry(settings.registry_url)
     emitter = Weir(app_id="weir-router", transport=f"kafka://{bootstrap}", registry=registry)
-    router = Router(settings, index, EventDecoder(registry), emitter)
+    router = Router(settings, index, EventDecoder(registry), emitter, wait_paths)
     worker = faust.Worker(router.app, loglevel="INFO", quiet=True, loop=asyncio.get_event_loop())
     try:
         worker.execute_from_commandline()
     finally:
         follower.stop()
+        paths_follower.stop()
     return 0
 
 

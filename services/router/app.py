@@ -1,16 +1,24 @@
-"""The router as a Faust app: two agents and one RocksDB table.
+"""The router as a Faust app: three agents, three RocksDB tables and a timer loop.
 
-    events topic ──> route_events ──StartRun──> results topic
-    results topic ──> drive_runs (runs table) ──> task topics, runs topic, events topic
+    events  ──> route_events ──StartRun──> results; ──Probe──> waits
+    results ──> drive_runs (runs, timers tables) ──> task topics, runs, events,
+                                                     waits (open/close), results (children)
+    waits   ──> match_waits (waits table) ──WaitResolved──> results
+    timer loop (reads timers, waits tables) ──Wake──> results; ──Sweep──> waits;
+                                            ──StartRun (cron ticks)──> results
 
 ``route_events`` joins each event against the registrations and starts one
-run per matching function. Its input is keyed by event id and its output by
-run id, so the run table lives behind a repartition: every command about a
-run goes through the results topic, keyed by run id, which is co-partitioned
-with the ``runs`` table (same key, same partition count). Both agents run
-with concurrency 1 per partition, as Faust's offset commits require.
+run per matching function, and probes the wait index with it. Its input is
+keyed by event id and its outputs by run id and wait key, so the tables live
+behind repartitions: every command about a run goes through the results
+topic, keyed by run id, co-partitioned with the ``runs`` and ``timers``
+tables; every command about a wait key goes through the waits topic,
+co-partitioned with the ``waits`` table. Agents run with concurrency 1 per
+partition, as Faust's offset commits require. Faust timers may read tables
+but not write them, so the timer loop only writes commands to topics.
 
-The transitions themselves are pure functions in services/router/machine.py.
+The transitions themselves are pure functions in services/router/machine.py
+(runs) and services/router/waits.py (the wait index).
 """
 
 from __future__ import annotations
@@ -28,16 +36,32 @@ from faust.types import EventT
 
 from services.common.acked import AckedProducer
 from services.common.records import (
+    Probe,
     StartRun,
+    WaitOpen,
     dumps,
+    now_ms,
     run_command_adapter,
+    wait_command_adapter,
 )
 from services.common.topics import Topics
+from services.router import waits
 from services.router.committed import read_committed_consumers
 from services.router.decoding import EventDecoder
-from services.router.machine import Effects, RunState, apply_outcome, run_id_for, start_run
+from services.router.machine import (
+    Effects,
+    Env,
+    RunState,
+    Target,
+    apply_command,
+    run_id_for,
+    start_run,
+)
 from services.router.recovery import FlowStoppedTableManager
 from services.router.registrations import RegistrationIndex
+from services.router.timers import TimerLoop
+from services.router.wait_keys import probe_keys
+from services.router.wait_paths import WaitPaths, pair_key
 from weir.settings import Settings
 
 log = logging.getLogger("weir.router")
@@ -80,12 +104,15 @@ class Router:
         index: RegistrationIndex,
         decoder: EventDecoder,
         emitter: Any,
+        wait_paths: WaitPaths | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
         self.index = index
         self.decoder = decoder
         self.emitter = emitter  # sends events (failure events, send_event steps)
+        self.wait_paths = wait_paths or WaitPaths(index)
+        self.lookback_ms = int(settings.wait_lookback * 1000)
         self.producer = AckedProducer(settings.bootstrap_servers)
         read_committed_consumers()  # aborted event lists must stay invisible
         datadir = Path(settings.router_datadir or (settings.home / "router")).resolve()
@@ -120,13 +147,24 @@ class Router:
             value_serializer="raw",
             partitions=topics.partitions,
         )
-        # Values are the run state's JSON form (Faust's default json codec).
-        self.runs = app.Table(
-            "runs",
-            key_type=str,
+        self.waits_topic = app.topic(
+            topics.waits,
+            key_serializer="raw",
+            value_serializer="raw",
             partitions=topics.partitions,
-            options=rocksdb_options(),
         )
+        # Values are JSON forms (Faust's default json codec): the run state, the
+        # run's next due timer (ms; only runs that have one), a wait key's row.
+        self.runs = app.Table(
+            "runs", key_type=str, partitions=topics.partitions, options=rocksdb_options()
+        )
+        self.timers = app.Table(
+            "timers", key_type=str, partitions=topics.partitions, options=rocksdb_options()
+        )
+        self.waits = app.Table(
+            "waits", key_type=str, partitions=topics.partitions, options=rocksdb_options()
+        )
+        self.timer_loop = TimerLoop(self)
 
         @app.agent(events, concurrency=1)
         async def route_events(stream: faust.StreamT[bytes]) -> None:
@@ -142,6 +180,20 @@ class Router:
             async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
                 await self.drive_batch(batch)
 
+        @app.agent(self.waits_topic, concurrency=1)
+        async def match_waits(stream: faust.StreamT[bytes]) -> None:
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+                await self.match_batch(batch)
+
+        app.task(self.timer_loop.run)
+
+        async def on_rebalance_complete(
+            sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+        ) -> None:
+            self.timer_loop.reassigned()
+
+        app.on_rebalance_complete.connect(on_rebalance_complete)
+
     # -- the two agents' bodies --------------------------------------------------
 
     async def route_event(self, value: bytes | None) -> list[tuple[str, bytes, bytes]]:
@@ -156,43 +208,75 @@ class Router:
         event_id = event.get("id")
         if not isinstance(event_id, str):
             return []
-        starts = []
+        records = []
         for sub in self.index.subscriptions_for(event):
             run_id = run_id_for(event_id, sub.app_id, sub.function.id)
             command = StartRun(
                 run_id=run_id, app_id=sub.app_id, function_id=sub.function.id, event=event
             )
-            starts.append((self.topics.results, run_id.encode(), dumps(command)))
-        return starts
+            records.append((self.topics.results, run_id.encode(), dumps(command)))
+        paths = self.wait_paths.paths_for(str(event.get("name")))
+        if paths:
+            ts = event.get("ts")
+            ts = ts if isinstance(ts, int) else now_ms()
+            for key in probe_keys(event, paths):
+                probe = Probe(key=key, event=event, ts=ts)
+                records.append((self.topics.waits, key.encode(), dumps(probe)))
+        return records
 
     async def drive_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         """Apply a batch of commands: effects first, acknowledged, then the states.
 
         A state is stored only after Kafka acknowledged every task, history
-        record and event its transition emitted. A crash in between replays
-        the batch: a run whose state was not stored is transitioned again and
-        emits the same effects again (tasks keep their seq, events their ids,
-        so the repeats are ignored downstream); a run whose state was stored
-        had its effects delivered already. The reverse order could store a
-        state whose tasks were lost, leaving its run stuck for ever.
+        record, event, wait and command its transition emitted. A crash in
+        between replays the batch: a run whose state was not stored is
+        transitioned again and emits the same effects again (tasks keep their
+        seq, events and child runs their ids, so the repeats are ignored
+        downstream); a run whose state was stored had its effects delivered
+        already. The reverse order could store a state whose tasks were lost,
+        leaving its run stuck for ever.
         """
+        now = now_ms()
+        env = Env(now=now, resolve=self.resolve)
         states: dict[str, tuple[EventT[bytes], RunState]] = {}
+        touched: dict[str, tuple[EventT[bytes], RunState]] = {}
         effects: list[Effects] = []
         for event in batch:
             with processing(event):
-                done = self.transition(event.value, states)
-            if done is not None and done.changed and done.state is not None:
+                done = self.transition(event.value, states, env)
+            if done is None or done.state is None:
+                continue
+            touched[done.state.run_id] = (event, done.state)
+            if done.changed:
                 states[done.state.run_id] = (event, done.state)
                 effects.append(done)
-        if not effects:
+        if effects:
+            await self.emit(effects)
+        for event, state in touched.values():
+            with processing(event):  # the tables write to the event's partition
+                if state.run_id in states:
+                    self.runs[state.run_id] = state.model_dump(mode="json")
+                self._store_due(state)
+
+    def _store_due(self, state: RunState) -> None:
+        """Keep the timers table equal to the run's next due timer.
+
+        Checked for every run a command touched, changed or not: if a crash
+        stored the run's state but not its timer row (two changelogs), the
+        replayed command finds the state unchanged and mends the row here.
+        """
+        due = state.next_due()
+        stored = self.timers.get(state.run_id)
+        if due == stored:
             return
-        await self.emit(effects)
-        for event, state in states.values():
-            with processing(event):  # the table writes to the event's partition
-                self.runs[state.run_id] = state.model_dump(mode="json")
+        if due is None:
+            del self.timers[state.run_id]
+        else:
+            self.timers[state.run_id] = due
+            self.timer_loop.schedule_run(state.run_id, due)
 
     def transition(
-        self, value: bytes | None, states: dict[str, tuple[EventT[bytes], RunState]]
+        self, value: bytes | None, states: dict[str, tuple[EventT[bytes], RunState]], env: Env
     ) -> Effects | None:
         if not value:
             return None
@@ -209,11 +293,17 @@ class Router:
                 state,
                 url=sub.url if sub else None,
                 retries=sub.function.retries if sub else 0,
+                config=sub.function if sub else None,
+                now=env.now,
             )
         if state is None:
-            log.warning("outcome for unknown run %s", command.run_id)
+            log.warning("%s for unknown run %s", command.kind, command.run_id)
             return None
-        return apply_outcome(state, command)
+        return apply_command(state, command, env)
+
+    def resolve(self, app_id: str, function_id: str) -> Target | None:
+        sub = self.index.function(app_id, function_id)
+        return Target(sub.url, sub.function.retries, sub.function) if sub else None
 
     def _state(
         self, run_id: str, states: dict[str, tuple[EventT[bytes], RunState]]
@@ -238,4 +328,58 @@ class Router:
                 records += [(topic, key, dumps(fence)) for fence in done.done]
                 records += [(topic, key, dumps(task)) for task in done.tasks]
             records += [(history, key, dumps(record)) for record in done.history]
+            records += [(self.topics.results, c.run_id.encode(), dumps(c)) for c in done.commands]
+        opens = [w for done in effects for w in done.waits if isinstance(w, WaitOpen)]
+        # A new (event name, path) pair is known to every router before its
+        # first wait is in the index: from then on its events are probed.
+        new_pairs = self._new_pairs(opens)
+        await self.producer.write(
+            [(self.topics.wait_paths, pair_key(name, path), b"1") for name, path in new_pairs]
+        )
+        for name, path in new_pairs:
+            self.wait_paths.add(name, path)
+        for done in effects:
+            records += [(self.topics.waits, w.key.encode(), dumps(w)) for w in done.waits]
         await self.producer.write(records)
+
+    def _new_pairs(self, opens: list[WaitOpen]) -> list[tuple[str, str]]:
+        pairs = {(w.event_name, w.path) for w in opens}
+        return sorted((name, path) for name, path in pairs if not self.wait_paths.known(name, path))
+
+    # -- the wait index ------------------------------------------------------------
+
+    async def match_batch(self, batch: Sequence[EventT[bytes]]) -> None:
+        """Apply wait commands to their keys' rows; resolutions are acknowledged first."""
+        now = now_ms()
+        rows: dict[str, tuple[EventT[bytes], waits.WaitRow | None]] = {}
+        resolved = []
+        for event in batch:
+            if not event.value:
+                continue
+            try:
+                command = wait_command_adapter.validate_json(event.value)
+            except ValueError as exc:
+                log.warning("skipping an unreadable wait command: %s", exc)
+                continue
+            with processing(event):
+                row = rows[command.key][1] if command.key in rows else self._row(command.key)
+            row, found = waits.apply(row, command, now=now, lookback_ms=self.lookback_ms)
+            rows[command.key] = (event, row)
+            resolved += found
+        await self.producer.write(
+            [(self.topics.results, r.run_id.encode(), dumps(r)) for r in resolved]
+        )
+        for key, (event, row) in rows.items():
+            with processing(event):
+                if row is None:
+                    if self.waits.get(key) is not None:
+                        del self.waits[key]
+                    continue
+                self.waits[key] = row.model_dump(mode="json")
+                due = row.next_sweep(self.lookback_ms)
+                if due is not None:
+                    self.timer_loop.schedule_sweep(key, due)
+
+    def _row(self, key: str) -> waits.WaitRow | None:
+        stored = self.waits.get(key)
+        return waits.WaitRow.model_validate(stored) if stored else None

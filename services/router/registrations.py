@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
+from services.common.compacted import CompactedFollower
 from weir.functions.config import FunctionConfig
 from weir.functions.protocol import AppRegistration
 from weir.functions.triggers import ResolvedTrigger, Trigger, resolve_triggers
@@ -48,6 +46,8 @@ class RegistrationIndex:
         self._by_function: dict[tuple[str, str], Subscription] = {}
         self._exact: dict[str, list[Subscription]] = {}
         self._patterned: list[Subscription] = []
+        self._cron: list[tuple[Subscription, str]] = []
+        self._cancel_paths: dict[str, set[str]] = {}
 
     def apply(self, app_id: str, registration: AppRegistration | None) -> None:
         """Replace (or remove, with None) one app's functions."""
@@ -70,79 +70,51 @@ class RegistrationIndex:
         with self._lock:
             return self._by_function.get((app_id, function_id))
 
+    def cron_functions(self) -> list[tuple[Subscription, str]]:
+        """Every (function, cron expression) registered."""
+        with self._lock:
+            return list(self._cron)
+
+    def cancel_paths(self, event_name: str) -> set[str]:
+        """The match paths cancel_on rules use for ``event_name`` ('' for rules without one)."""
+        with self._lock:
+            return set(self._cancel_paths.get(event_name, ()))
+
     def _rebuild(self) -> None:
         exact: dict[str, list[Subscription]] = {}
         patterned: list[Subscription] = []
         by_function: dict[tuple[str, str], Subscription] = {}
+        cron: list[tuple[Subscription, str]] = []
+        cancel_paths: dict[str, set[str]] = {}
         for app in self._apps.values():
             for function in app.functions:
                 triggers = tuple(
-                    resolve_triggers([Trigger(t.event, t.filter) for t in function.triggers])
+                    resolve_triggers(
+                        [Trigger(t.event, t.filter) for t in function.triggers if t.event]
+                    )
+                    if any(t.event for t in function.triggers)
+                    else []
                 )
                 sub = Subscription(app.app_id, app.url, function, triggers)
                 by_function[(app.app_id, function.id)] = sub
-                names = {t.config.event for t in triggers if t.pattern is None}
+                cron += [(sub, t.cron) for t in function.triggers if t.cron]
+                for rule in function.cancel_on:
+                    cancel_paths.setdefault(rule.event, set()).add(rule.match or "")
+                names = {t.config.event for t in triggers if t.pattern is None and t.config.event}
                 for name in names:
                     exact.setdefault(name, []).append(sub)
                 if any(t.pattern is not None for t in triggers):
                     patterned.append(sub)
         self._exact, self._patterned, self._by_function = exact, patterned, by_function
+        self._cron, self._cancel_paths = cron, cancel_paths
 
 
-class RegistrationFollower:
-    """Reads the functions topic from the start and keeps following it."""
+class RegistrationFollower(CompactedFollower):
+    """Keeps ``index`` equal to the functions topic."""
 
     def __init__(self, bootstrap: str, topic: str, index: RegistrationIndex) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
+        super().__init__(bootstrap, topic, self._apply)
         self.index = index
-        self._stop = threading.Event()
-        self._caught_up = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="registrations", daemon=True)
-
-    def start(self, wait: float = 30.0) -> None:
-        """Start following; return once everything already in the topic is applied."""
-        self._thread.start()
-        if not self._caught_up.wait(wait):
-            log.warning("registrations not caught up after %.0fs; going on", wait)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": "weir-router-registrations",  # required, never joined: assign()
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-            partitions = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-            consumer.assign(partitions)
-            at_end: set[int] = set()
-            while not self._stop.is_set():
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        at_end.add(msg.partition() or 0)
-                        if len(at_end) == len(partitions):
-                            self._caught_up.set()
-                    else:
-                        log.warning("functions topic: %s", error)
-                    continue
-                self._apply(msg.key(), msg.value())
-        except Exception:  # the router cannot route without registrations: say it loudly
-            log.exception("registration follower stopped")
-            time.sleep(1)
-        finally:
-            consumer.close()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:

@@ -11,7 +11,21 @@ from typing import Any
 
 from services.common.records import HistoryRecord
 
-_RANK = {"queued": 0, "running": 1, "completed": 2, "failed": 2, "cancelled": 2}
+_RANK = {
+    "queued": 0,
+    "running": 1,
+    "sleeping": 1,
+    "waiting": 1,
+    "completed": 2,
+    "failed": 2,
+    "cancelled": 2,
+}
+# A step the platform carries out: the run's status while it is pending, the step's own.
+_SUSPENDED = {
+    "step.sleeping": ("sleeping", "sleeping"),
+    "step.waiting": ("waiting", "waiting"),
+    "step.invoking": ("waiting", "invoking"),
+}
 
 
 def new_run(record: HistoryRecord) -> dict[str, Any]:
@@ -31,7 +45,7 @@ def new_run(record: HistoryRecord) -> dict[str, Any]:
 
 
 def _advance(run: dict[str, Any], status: str) -> None:
-    if _RANK[status] >= _RANK[run["status"]] and run["status"] not in ("completed", "failed"):
+    if _RANK[status] >= _RANK[run["status"]] and _RANK[run["status"]] < 2:
         run["status"] = status
 
 
@@ -72,6 +86,12 @@ def apply(run: dict[str, Any] | None, record: HistoryRecord) -> dict[str, Any]:
         run["ended_at"] = record.ts
     elif kind == "run.warning":
         run["warnings"].extend(w.model_dump(mode="json") for w in record.warnings)
+    elif kind in _SUSPENDED and record.step_id is not None:
+        run_status, step_status = _SUSPENDED[kind]
+        _advance(run, run_status)
+        step = _step(run, record.step_id)
+        step["status"] = step_status
+        step["detail"] = record.data
     elif record.step_id is not None:
         _advance(run, "running")
         step = _step(run, record.step_id)

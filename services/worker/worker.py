@@ -43,7 +43,13 @@ from services.worker.offsets import Partition
 from services.worker.reporter import Reporter
 from services.worker.stats import WorkerStats
 from services.worker.url_policy import UrlPolicy
-from weir.errors import BrokerUnavailableError, ConfigError, TaskInvalidError, WeirError
+from weir.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    ErrorCode,
+    TaskInvalidError,
+    WeirError,
+)
 from weir.functions.protocol import ErrorInfo, FailedResponse
 from weir.settings import Settings
 from weir.signing import Signer, signer_from_settings
@@ -269,6 +275,8 @@ class Worker:
 
     async def _execute(self, task: Task) -> Execution:
         assert self._runner is not None
+        if task.start_by is not None and now_ms() > task.start_by:
+            return _start_timed_out(task)
         try:
             return await self._runner.run(task)
         except Exception as exc:  # a bug of ours: fail this run visibly rather than hang it
@@ -371,3 +379,22 @@ def _outcome_for_invalid(delivery: Delivery) -> TaskOutcome | None:
         attempts=1,
         response=FailedResponse(error=error_info(problem)),
     )
+
+
+def _start_timed_out(task: Task) -> Execution:
+    """The run waited in the queue past its start timeout: it is cancelled, not called."""
+    late = (now_ms() - (task.start_by or 0)) / 1000
+    error = ErrorInfo(
+        name="StartTimeout",
+        message=f"the run did not start within its start timeout (late by {late:.3f}s)",
+        code=ErrorCode.FUNCTION_START_TIMEOUT,
+        retryable=False,
+    )
+    outcome = TaskOutcome(
+        run_id=task.run_id,
+        seq=task.seq,
+        target_step=task.target_step,
+        attempts=1,
+        response=FailedResponse(error=error),
+    )
+    return Execution(outcome, 0.0, 0.0, 0)
