@@ -279,6 +279,16 @@ class Platform:
             )
         return found
 
+    def wait_status(self, event_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The event's one run, once it has reached ``status``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.runs_of(event_id)
+            if runs and runs[0]["status"] == status:
+                return runs[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no run of {event_id} reached {status}: {self.runs_of(event_id)}")
+
     def wait_failure_runs(self, failed_run_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The completed run of the failure watcher for ``failed_run_id``."""
         deadline = time.monotonic() + timeout

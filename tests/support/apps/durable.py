@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -76,6 +77,61 @@ async def fan_out(ctx: Context[Any], step: Step) -> list[int]:
 
 client.create_function("Fan out", "test/fan", fan_out)
 
+# -- time and coordination (tests/integration/test_platform_time.py) ----------------
+
+
+async def napper(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    await step.sleep("nap", float(ctx.event.data["seconds"]))
+    woke = await step.run("woke", _stamp, ctx, "woke")
+    return {"woke": woke}
+
+
+client.create_function("Napper", "test/nap", napper)
+
+
+def _stamp(ctx: Context[Any], step_id: str) -> int:
+    _ran(ctx, step_id)
+    return int(time.time() * 1000)
+
+
+async def cart_watch(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    done = await step.wait_for_event(
+        "checkout",
+        event="test/checkout",
+        match="data.cart_id",
+        timeout=float(ctx.event.data.get("timeout", 60)),
+    )
+    if done is None:
+        await step.run("remind", _ran, ctx, "remind")
+        return {"checked_out": False}
+    await step.run("thank", _ran, ctx, "thank")
+    return {"checked_out": True, "by": done.id}
+
+
+client.create_function("Cart watch", "test/cart", cart_watch)
+
+
+async def racing_checkout(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    """Sends its own checkout while the call that reaches the wait is still running:
+    accepted after the wait step started, before the router stored the wait."""
+    cart_id = ctx.event.data["cart_id"]
+    if ctx.attempt == 0:
+        settings = get_settings()
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(
+                f"{settings.gateway_url}/e/test",
+                json={"name": "test/checkout", "data": {"cart_id": cart_id}},
+            )
+            answer.raise_for_status()
+    done = await step.wait_for_event(
+        "checkout", event="test/checkout", match="data.cart_id", timeout=30
+    )
+    return {"checked_out": done is not None}
+
+
+client.create_function("Racing checkout", "test/cart.race", racing_checkout)
+
+
 # -- for bench/durable_runs.py: a 3-step no-op that logs when calls and steps happen --
 
 TIMING = os.environ.get("DURABLE_APP_TIMING", "")
@@ -99,6 +155,24 @@ async def timed(ctx: Context[Any], step: Step) -> None:
 
 
 client.create_function("Timed", "bench/timed", timed)
+
+
+# bench/waits_timers.py seeds runs of these two straight into the router's state
+# (their first call never happens), so the first call logged is the one after resume.
+async def bench_wait(ctx: Context[Any], step: Step) -> None:
+    _mark("call", ctx.run_id)
+    await step.wait_for_event("paid", event="bench/paid", match="data.k", timeout=3600)
+
+
+client.create_function("Bench wait", "bench/wait", bench_wait)
+
+
+async def bench_nap(ctx: Context[Any], step: Step) -> None:
+    _mark("call", ctx.run_id)
+    await step.sleep("nap", 3600)
+
+
+client.create_function("Bench nap", "bench/nap", bench_nap)
 
 app = FastAPI()
 weir.fastapi.serve(app, client)
