@@ -51,3 +51,64 @@ def test_an_event_accepted_before_the_wait_is_stored_still_resumes_it(
     [cart] = platform.send({"name": "test/cart.race", "data": {"cart_id": "c-3"}})
     [run] = platform.wait_runs([cart])[cart]
     assert run["output"] == {"checked_out": True}, run
+
+
+def test_invoke_returns_the_childs_output(platform: Platform) -> None:
+    [event_id] = platform.send({"name": "test/parent", "data": {"child": {"x": 21}}})
+    [run] = platform.wait_runs([event_id])[event_id]
+    assert run["output"] == {"child": {"doubled": 42}}, run
+    invoking = next(s for s in run["steps"] if s["id"] == "call-child")
+    child_run = platform.run(invoking["detail"]["run_id"])
+    assert child_run is not None
+    assert child_run["status"] == "completed"
+    assert child_run["function_id"] == "child"
+
+
+def test_invoke_raises_the_childs_failure(platform: Platform) -> None:
+    data = {"child": {"x": 1, "fail": True}}
+    [event_id] = platform.send({"name": "test/parent", "data": data})
+    [run] = platform.wait_runs([event_id])[event_id]
+    assert run["output"] == {"error": "invoke_failed"}, run
+
+
+def test_invoke_times_out_and_the_child_is_cancelled(platform: Platform) -> None:
+    data = {"child": {"x": 1, "nap": 30}, "timeout": 1}
+    [event_id] = platform.send({"name": "test/parent", "data": data})
+    [run] = platform.wait_runs([event_id])[event_id]
+    assert run["output"] == {"error": "invoke_timeout"}, run
+    invoking = next(s for s in run["steps"] if s["id"] == "call-child")
+    child_run = platform.wait_run_status(invoking["detail"]["run_id"], "cancelled")
+    assert "timed out" in child_run["error"]["message"]
+
+
+def test_a_cancel_on_event_cancels_the_run_between_steps(platform: Platform) -> None:
+    [long_id] = platform.send({"name": "test/long", "data": {"id": "L1"}})
+    run = platform.wait_status(long_id, "sleeping")
+    platform.send({"name": "test/stop", "data": {"id": "someone-else"}})
+    [stop_id] = platform.send({"name": "test/stop", "data": {"id": "L1"}})
+    [run] = platform.wait_runs([long_id])[long_id]
+    assert run["status"] == "cancelled", run
+    assert run["error"]["code"] == "cancelled_by_event"
+    assert stop_id in run["error"]["message"], "the history says which event cancelled it"
+    assert (run["id"], "never") not in platform.step_executions()
+
+
+def test_a_run_past_its_finish_timeout_is_cancelled(platform: Platform) -> None:
+    [event_id] = platform.send({"name": "test/slow", "data": {}})
+    [run] = platform.wait_runs([event_id])[event_id]
+    assert run["status"] == "cancelled", run
+    assert run["error"]["code"] == "function_timeout"
+    assert 1500 <= run["ended_at"] - run["queued_at"] < 4000
+
+
+def test_a_run_that_could_not_start_in_time_is_cancelled_not_called(platform: Platform) -> None:
+    platform.worker.kill9()
+    try:
+        [event_id] = platform.send({"name": "test/late", "data": {}})
+        time.sleep(2)
+    finally:
+        platform.worker.start()
+    [run] = platform.wait_runs([event_id])[event_id]
+    assert run["status"] == "cancelled", run
+    assert run["error"]["code"] == "function_start_timeout"
+    assert (run["id"], "started") not in platform.step_executions()

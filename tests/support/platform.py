@@ -289,6 +289,15 @@ class Platform:
             time.sleep(0.1)
         raise AssertionError(f"no run of {event_id} reached {status}: {self.runs_of(event_id)}")
 
+    def wait_run_status(self, run_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(run_id)
+            if run is not None and run["status"] == status:
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} never reached {status}: {self.run(run_id)}")
+
     def wait_failure_runs(self, failed_run_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The completed run of the failure watcher for ``failed_run_id``."""
         deadline = time.monotonic() + timeout

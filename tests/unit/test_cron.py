@@ -39,7 +39,8 @@ def test_the_zone_is_optional_and_defaults_to_utc() -> None:
         ("TZ= 0 9 * * *", "unknown time zone ''"),
         ("TZ=../../etc/passwd 0 9 * * *", "unknown time zone"),
         ("0 9 * *", "has 4 field(s)"),
-        ("0 9 * * 1 2030", "has 6 field(s)"),
+        ("0 0 9 * * 1 2030", "has 7 field(s)"),
+        ("0 9 * * 1 2030", "not a valid cron expression"),  # six: seconds first
         ("TZ=Europe/Paris", "has 0 field(s)"),
         ("61 * * * *", "not a valid cron expression"),
         ("0 25 * * *", "not a valid cron expression"),
@@ -197,3 +198,13 @@ def test_ticks_agree_with_the_reference_across_dst(zone_name: str, around: datet
                 assert schedule.next_after(t) == expected_next, (expression, t)
                 assert schedule.latest_at_or_before(t) == expected_last, (expression, t)
             probe += timedelta(minutes=37)
+
+
+def test_a_leading_seconds_field_ticks_within_the_minute() -> None:
+    schedule = CronSchedule.parse("*/20 * * * * *")
+    t = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+    assert schedule.next_after(t) == datetime(2026, 3, 1, 12, 0, 20, tzinfo=UTC)
+    assert schedule.latest_at_or_before(t) == datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    assert list(schedule.ticks(t, t + timedelta(minutes=1)))[:3] == [
+        datetime(2026, 3, 1, 12, 0, s, tzinfo=UTC) for s in (20, 40)
+    ] + [datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC)]

@@ -2,7 +2,8 @@
 
 A schedule is an optional ``TZ=<IANA zone>`` prefix (UTC when absent) and a
 five-field cron expression (minute, hour, day of month, month, day of week)
-as croniter reads it. The expression names times on the zone's wall clock,
+as croniter reads it, or six fields with a leading seconds field
+(``*/10 * * * * *``: every ten seconds) for schedules finer than a minute. The expression names times on the zone's wall clock,
 so a 09:00 Europe/Paris job is 08:00 UTC in winter and 07:00 UTC in summer.
 
 Daylight saving time, decided once here:
@@ -36,7 +37,7 @@ from weir.errors import TriggerInvalidError
 CRON_MAX_LENGTH = 256
 ZONE_PREFIX = "TZ="
 DEFAULT_ZONE = "UTC"
-_FIELDS = 5
+_FIELDS = (5, 6)  # six: seconds first
 _SECOND = timedelta(seconds=1)
 # A fixed start for the "does it ever fire" check, so parsing stays pure.
 _PROBE_START = datetime(2000, 1, 1)
@@ -73,15 +74,16 @@ class CronSchedule:
         if parts[0].startswith(ZONE_PREFIX):
             zone_name = parts.pop(0)[len(ZONE_PREFIX) :]
             _check_zone(zone_name, text)
-        if len(parts) != _FIELDS:
+        if len(parts) not in _FIELDS:
             raise TriggerInvalidError(
                 f"cron schedule {text!r} has {len(parts)} field(s) after the zone; it needs "
-                "5: minute hour day-of-month month day-of-week (e.g. '0 9 * * 1')",
+                "5: minute hour day-of-month month day-of-week (e.g. '0 9 * * 1'), or 6 with "
+                "a leading seconds field",
                 detail={"cron": text},
             )
         schedule = cls(text=text, zone_name=zone_name, expression=" ".join(parts))
         try:
-            croniter(schedule.expression, _PROBE_START).get_next(datetime)
+            _croniter(schedule.expression, _PROBE_START).get_next(datetime)
         except CroniterBadDateError:
             raise TriggerInvalidError(
                 f"cron schedule {text!r} never fires (e.g. a day that no month has)",
@@ -103,7 +105,7 @@ class CronSchedule:
         wall = after.astimezone(self.zone).replace(tzinfo=None, fold=0)
         # No wall time before ``wall`` maps past ``after``; a few after it may
         # map before it (the repeated hour), and are skipped.
-        candidates = croniter(self.expression, wall)
+        candidates = _croniter(self.expression, wall)
         while True:
             instant = self._instant(candidates.get_next(datetime))
             if instant > after:
@@ -119,7 +121,7 @@ class CronSchedule:
         first_pass_offset = naive.replace(tzinfo=self.zone).utcoffset() or timedelta(0)
         ahead = max(timedelta(0), first_pass_offset - (local.utcoffset() or timedelta(0)))
         start = (naive + ahead).replace(microsecond=0) + _SECOND
-        candidates = croniter(self.expression, start)
+        candidates = _croniter(self.expression, start)
         try:
             while True:
                 instant = self._instant(candidates.get_prev(datetime))
@@ -159,6 +161,10 @@ def _jump_instant(wall: datetime, zone: ZoneInfo) -> datetime:
         else:
             high = middle
     return high.replace(microsecond=0)
+
+
+def _croniter(expression: str, start: datetime) -> croniter:
+    return croniter(expression, start, second_at_beginning=True)
 
 
 def _check_zone(zone_name: str, text: str) -> None:

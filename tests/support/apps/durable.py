@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,8 @@ import uvicorn
 from fastapi import FastAPI
 
 import weir.fastapi
-from weir import Context, NonRetriableError, Step, Weir
+from weir import CancelOn, Context, CronTick, NonRetriableError, Step, Timeouts, Weir
+from weir.errors import StepError
 from weir.settings import get_settings
 
 LOG = os.environ.get("DURABLE_APP_LOG", "")
@@ -130,6 +132,67 @@ async def racing_checkout(ctx: Context[Any], step: Step) -> dict[str, Any]:
 
 
 client.create_function("Racing checkout", "test/cart.race", racing_checkout)
+
+
+# Invoke: a parent runs a child and gets its output, or its failure, or its timeout.
+@client.function(id="child", trigger="test/child.requested")
+async def child(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    doubled = await step.run("double", lambda x: x * 2, ctx.event.data["x"])
+    if ctx.event.data.get("nap"):
+        await step.sleep("nap", float(ctx.event.data["nap"]))
+    if ctx.event.data.get("fail"):
+        raise NonRetriableError("the child refuses")
+    return {"doubled": doubled}
+
+
+@client.function(id="parent", trigger="test/parent")
+async def parent(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    try:
+        out = await step.invoke(
+            "call-child",
+            function=child,
+            data=ctx.event.data["child"],
+            timeout=ctx.event.data.get("timeout"),
+        )
+    except StepError as exc:
+        return {"error": exc.detail["error_code"]}
+    return {"child": out}
+
+
+# cancel_on: a checkout-cancelled event stops the run between its steps.
+@client.function(
+    id="cancellable",
+    trigger="test/long",
+    cancel_on=[CancelOn(event="test/stop", match="data.id")],
+)
+async def cancellable(ctx: Context[Any], step: Step) -> None:
+    await step.run("first", _ran, ctx, "first")
+    await step.sleep("long", 30)
+    await step.run("never", _ran, ctx, "never")
+
+
+# Timeouts: a run that cannot finish in time, and one that cannot start in time.
+@client.function(
+    id="slowpoke", trigger="test/slow", timeouts=Timeouts(finish=timedelta(seconds=1.5))
+)
+async def slowpoke(ctx: Context[Any], step: Step) -> None:
+    await step.sleep("long", 30)
+
+
+@client.function(
+    id="late-starter", trigger="test/late", timeouts=Timeouts(start=timedelta(seconds=1))
+)
+async def late_starter(ctx: Context[Any], step: Step) -> str:
+    _ran(ctx, "started")
+    return "started"
+
+
+if os.environ.get("DURABLE_APP_CRON"):
+    # Opt-in (tests/integration/test_platform_cron.py): a tick every few seconds.
+    @client.function(id="ticker", cron=os.environ["DURABLE_APP_CRON"])
+    async def ticker(ctx: Context[CronTick], step: Step) -> None:
+        tick = int(ctx.event.data.tick.timestamp())
+        await step.run("tick", _ran, ctx, f"tick@{tick}")
 
 
 # -- for bench/durable_runs.py: a 3-step no-op that logs when calls and steps happen --
