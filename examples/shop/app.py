@@ -4,6 +4,8 @@ Run by `make dev` on port 8000 (WEIR_APP_PORT). Try it:
 
     curl -s localhost:8288/e/dev -d '{"name": "app/user.created", "data": {"id": 123}}'
     .venv/bin/weir runs list <the event id it printed>
+
+The abandoned-cart function is in examples/shop/carts.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import weir.fastapi
+from examples.shop import carts
 from weir import Context, Event, NonRetriableError, Step, Weir
 
 log = logging.getLogger("shop")
@@ -76,6 +79,10 @@ async def fulfil_order(ctx: Context[OrderPlaced], step: Step) -> dict[str, Any]:
     )
     return {"reservations": reservations, "payment": payment}
 
+
+# -- time and coordination: the abandoned cart (examples/shop/carts.py) -------------
+
+carts.register(client)
 
 app = FastAPI(title="Weir example shop")
 weir.fastapi.serve(app, client)

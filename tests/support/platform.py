@@ -111,7 +111,14 @@ class Part:
 class Platform:
     """Registry, gateway, router, worker and the durable test app."""
 
-    def __init__(self, bootstrap: str, workdir: Path, **settings: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        workdir: Path,
+        *,
+        app_module: str = "tests.support.apps.durable",
+        **settings: str,
+    ) -> None:
         self.workdir = workdir
         prefix = unique("e2e") + "."
         self.ports = {k: free_port() for k in ("registry", "gateway", "app")}
@@ -167,7 +174,7 @@ class Platform:
         )
         self.app = Part(
             "app",
-            [py, "-m", "tests.support.apps.durable"],
+            [py, "-m", app_module],
             self.env,
             logs,
             url=f"http://127.0.0.1:{self.ports['app']}/api/weir",
