@@ -62,6 +62,11 @@ class Fence:
         self._claimed: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._catching_up: dict[Partition, _CatchUp] = {}
 
+    @property
+    def catching_up(self) -> bool:
+        """Whether a partition's backlog is still held."""
+        return bool(self._catching_up)
+
     def assigned(self, ends: dict[Partition, int]) -> None:
         """New partitions with their end offsets at assignment: hold their backlog."""
         for partition, end in ends.items():

@@ -55,6 +55,8 @@ from weir.settings import Settings
 from weir.signing import Signer, signer_from_settings
 
 log = logging.getLogger("weir.worker")
+# How often held backlogs are looked at again once the first look has passed.
+HOLD_RECHECK_SECONDS = 0.25
 
 STATS_EVERY = 60.0
 REPORT_BACKOFF_MAX = 30.0
@@ -231,6 +233,11 @@ class Worker:
 
     def _release_due(self) -> None:
         self._launch(self.fence.due())
+        # Again until every backlog is out: a paused consumer delivers nothing
+        # more, so only this releases a hold that was not due at the first look
+        # (uvloop's clock is cached per loop turn and may fire a hair early).
+        if self.fence.catching_up and self._loop is not None:
+            self._loop.call_later(HOLD_RECHECK_SECONDS, self._release_due)
 
     def _start(self, batch: list[Delivery]) -> None:
         self._launch(self.fence.admit(batch))

@@ -79,8 +79,10 @@ def test_a_stalled_backlog_is_released_when_due() -> None:
     fence.assigned({(TOPIC, 0): 100})
     assert fence.admit([_task("r", 0, 0)]) == []
     assert fence.due() == []
+    assert fence.catching_up, "the worker looks again while a backlog is held"
     fence._catching_up[(TOPIC, 0)].since -= fence_module.HOLD_SECONDS
     assert _ids(fence.due()) == [("r", 0)]
+    assert not fence.catching_up
 
 
 def test_an_unreadable_record_is_passed_on_for_reporting() -> None:
