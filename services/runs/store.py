@@ -2,8 +2,10 @@
 
 A background thread reads the runs topic from the beginning (no consumer
 group: every gateway process keeps the whole view) and folds each record into
-its run. The view is bounded: past ``max_runs`` the oldest finished runs are
-forgotten by the API (they stay in the topic, the history of record).
+its run. The view is bounded: past ``max_runs`` the runs that finished first
+are forgotten by the API (they stay in the topic, the history of record).
+Runs still going are never forgotten, so with more of them than ``max_runs``
+(say 200,000 runs waiting for events) the view holds them all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from services.common.records import HistoryRecord
 from services.runs.fold import apply
 
 log = logging.getLogger("weir.runs")
+FINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 class RunView:
@@ -29,11 +32,16 @@ class RunView:
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._by_event: dict[str, list[str]] = {}
+        # Finished runs in the order they finished: eviction takes the first, at
+        # once, instead of scanning past every run still going.
+        self._finished: OrderedDict[str, None] = OrderedDict()
 
     def add(self, record: HistoryRecord) -> None:
         with self._lock:
             run = apply(self._runs.get(record.run_id), record)
             self._runs[record.run_id] = run
+            if run["status"] in FINAL:
+                self._finished[record.run_id] = None
             if run["event_id"]:
                 ids = self._by_event.setdefault(run["event_id"], [])
                 if record.run_id not in ids:
@@ -53,14 +61,17 @@ class RunView:
             ]
 
     def _evict(self) -> None:
-        for run_id, run in list(self._runs.items()):
-            if len(self._runs) <= self.max_runs:
-                return
-            if run["status"] in ("completed", "failed", "cancelled"):
-                del self._runs[run_id]
-                event_runs = self._by_event.get(run["event_id"] or "", [])
-                if run_id in event_runs:
-                    event_runs.remove(run_id)
+        while len(self._runs) > self.max_runs and self._finished:
+            run_id, _ = self._finished.popitem(last=False)
+            run = self._runs.pop(run_id, None)
+            if run is None:
+                continue
+            event_id = run["event_id"] or ""
+            event_runs = self._by_event.get(event_id, [])
+            if run_id in event_runs:
+                event_runs.remove(run_id)
+            if not event_runs:
+                self._by_event.pop(event_id, None)
 
 
 def _copy(run: dict[str, Any]) -> dict[str, Any]:

@@ -71,3 +71,14 @@ def test_the_view_is_bounded_by_forgetting_finished_runs() -> None:
 
 def test_unknown_run_is_none() -> None:
     assert RunView().run("nope") is None
+
+
+def test_runs_still_going_are_kept_past_the_bound_and_finished_ones_go_first() -> None:
+    view = RunView(max_runs=3)
+    for i in range(5):
+        view.add(HistoryRecord(type="run.queued", run_id=f"live{i}", app_id="a", function_id="f"))
+    assert all(view.run(f"live{i}") is not None for i in range(5)), "never forget a live run"
+    view.add(HistoryRecord(type="run.completed", run_id="live0", app_id="a", function_id="f"))
+    view.add(HistoryRecord(type="run.queued", run_id="new", app_id="a", function_id="f"))
+    assert view.run("live0") is None, "the finished run makes room"
+    assert view.run("new") is not None
