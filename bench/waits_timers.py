@@ -161,9 +161,21 @@ def resume_phase(
     )
 
 
-def fire_phase(platform: Platform, timing: Path, runs: list[Seeded]) -> None:
+def fire_phase(platform: Platform, timing: Path, runs: list[Seeded], load: float) -> None:
+    """Wait for the timers to fire while --load runs/s of a 3-step function keep the
+    platform busy."""
     dues = {run_id: int(due) for run_id, due, _ in runs}
-    seen = wait_marks(timing, set(dues), max(dues.values()) / 1000 - time.time() + 120)
+    end = max(dues.values()) / 1000
+    sent = 0
+    with httpx.Client(base_url=platform.gateway_url, timeout=10) as http:
+        began = time.time()
+        while load > 0 and time.time() < end:
+            pause = began + sent / load - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            http.post("/e/test", json={"name": "bench/timed", "data": {}}).raise_for_status()
+            sent += 1
+    seen = wait_marks(timing, set(dues), end - time.time() + 120)
     fired = {
         r.run_id: r.ts
         for r in history(platform)
@@ -171,7 +183,10 @@ def fire_phase(platform: Platform, timing: Path, runs: list[Seeded]) -> None:
     }
     recorded = [fired[r] - dues[r] for r in dues if r in fired]
     called = [seen[r] * 1000 - dues[r] for r in dues if r in seen]
-    print(f"timer fire: {len(recorded)} of {len(dues)} timers due over 20 s")
+    print(
+        f"timer fire: {len(recorded)} of {len(dues)} timers due over 20 s, with {load:.0f} "
+        "other runs/s (3 steps each) going through the platform"
+    )
     print(
         f"  due -> router fired it    p50 {pct(recorded, 0.5):6.1f} ms"
         f"   p99 {pct(recorded, 0.99):6.1f} ms"
@@ -199,7 +214,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--fires", type=int, default=2000)
-    parser.add_argument("--fire-in", type=float, default=60, help="seconds to the first due")
+    parser.add_argument("--load", type=float, default=50, help="other runs/s while timers fire")
+    parser.add_argument("--fire-in", type=float, default=30, help="seconds to the first due")
     args = parser.parse_args()
     broker = LocalBroker()
     broker.start()
@@ -225,22 +241,25 @@ def main() -> None:
                 f"{after[0]:.0f} MiB)"
             )
 
-            due0 = int(time.time() * 1000) + int(args.fire_in * 1000)
-            soon = [due0 + i * 20_000 // args.fires for i in range(args.fires)]
-            later = [due0 + 3_600_000] * args.sleeping
-            naps = sleeping_runs(soon + later, 0, now)
-            took = seed(platform, naps, "step.sleeping", "nap")
-            print(f"seeded {len(naps)} sleeping runs in {took:.0f} s")
-            if time.time() * 1000 > due0:
-                print("  (seeding outlasted the first due time: raise --fire-in)")
-
+            # The pending hour-long sleeps first, then the ones that fall due soon.
+            far = int(time.time() * 1000) + 3_600_000
+            pending = sleeping_runs([far] * args.sleeping, 0, now)
+            took = seed(platform, pending, "step.sleeping", "nap")
+            print(f"seeded {len(pending)} sleeping runs in {took:.0f} s")
             platform.worker.start()
             platform.wait_registered()
             # One resume first: the new worker reads its partitions' backlog (the
             # seeded first tasks, all fenced) before it calls anything.
             resume_phase(platform, timing, waits[args.waiting : args.waiting + 1], 1, quiet=True)
+
+            due0 = int(time.time() * 1000) + int(args.fire_in * 1000)
+            soon = [due0 + i * 20_000 // args.fires for i in range(args.fires)]
+            naps = sleeping_runs(soon, args.sleeping, now)
+            seed(platform, naps, "step.sleeping", "nap")
+            if time.time() * 1000 > due0:
+                print("  (seeding outlasted the first due time: raise --fire-in)")
             resume_phase(platform, timing, waits[args.waiting + 1 :], args.rate)
-            fire_phase(platform, timing, naps[: args.fires])
+            fire_phase(platform, timing, naps, args.load)
         finally:
             platform.stop()
 

@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     RETRY_AFTER = "retry_after"
     FUNCTION_NOT_FOUND = "function_not_found"
     RUN_NOT_FOUND = "run_not_found"
+    RUN_ENDED = "run_ended"
     REGISTRATION_INVALID = "registration_invalid"
     SIGNATURE_MISSING = "signature_missing"
     SIGNATURE_INVALID = "signature_invalid"
@@ -549,6 +550,13 @@ class RunNotFoundError(WeirError):
 
     code = ErrorCode.RUN_NOT_FOUND
     http_status = 404
+
+
+class RunEndedError(WeirError):
+    """The run has ended already: there is nothing left to cancel."""
+
+    code = ErrorCode.RUN_ENDED
+    http_status = 409
 
 
 class RegistrationInvalidError(WeirError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from weir.client import Weir
 from weir.events.memory_registry import InMemoryRegistry
-from weir.functions.testing import RunResult, arun_function, run_function
+from weir.functions.testing import RunResult, arun_function, cron_tick, run_function
 from weir.transports.memory import InMemoryTransport, SentEvent
 
 
@@ -52,6 +52,7 @@ __all__ = [
     "RunResult",
     "SentEvent",
     "arun_function",
+    "cron_tick",
     "memory_weir",
     "run_function",
 ]

@@ -66,6 +66,9 @@ class StartRun(_Record):
     function_id: str
     event: dict[str, Any]
     parent: ParentLink | None = None
+    accepted_at: int | None = Field(
+        default=None, description="ms: when the event was written to Kafka (its timestamp)."
+    )
     ts: int = Field(default_factory=now_ms)
 
 
@@ -237,7 +240,7 @@ class Probe(_Record):
     kind: Literal["probe"] = "probe"
     key: str
     event: dict[str, Any]
-    ts: int
+    ts: int = Field(description="ms: when the event was written to Kafka (its timestamp).")
 
 
 class Sweep(_Record):

@@ -3,6 +3,7 @@
     PUT    /v1/apps/{app_id}         an app registers its functions (signed by the app)
     DELETE /v1/apps/{app_id}         remove an app (signed)
     GET    /v1/runs/{run_id}         one run as JSON
+    POST   /v1/runs/{run_id}/cancel  cancel a run between its steps (signed)
     GET    /v1/events/{event_id}/runs  the runs an event started
 
 Registrations are written to the compacted functions topic, one record per
@@ -19,11 +20,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from fastapi import FastAPI
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from services.common.provision import ensure_topics, platform_topics, task_topic
+from services.common.records import CancelRun, dumps
 from services.common.topics import Topics
 from services.runs.store import RunFollower, RunView
 from weir.errors import (
@@ -31,13 +33,12 @@ from weir.errors import (
     ConfigError,
     RegistrationInvalidError,
     RequestMalformedError,
+    RunEndedError,
     RunNotFoundError,
 )
 from weir.functions.protocol import AppRegistration
 from weir.settings import Settings
-from weir.signing import Signer, signer_from_settings
-
-SIGNATURE_HEADER = "x-weir-signature"
+from weir.signing import SIGNATURE_HEADER, Signer, signer_from_settings
 
 
 @dataclass
@@ -77,7 +78,13 @@ class PlatformApi:
                     raise
                 await asyncio.sleep(1)
         self.producer = Producer(
-            {"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True}
+            {
+                "bootstrap.servers": self.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                # Run-keyed records must land in their run's partition (Java's hash).
+                "partitioner": "murmur2_random",
+            }
         )
         self.follower = RunFollower(self.bootstrap, self.topics.runs, self.runs)
         self.follower.start()
@@ -89,6 +96,10 @@ class PlatformApi:
             self.producer.flush(10)
 
     async def write_registration(self, app_id: str, value: bytes | None) -> None:
+        await self.write(self.topics.functions, app_id.encode(), value)
+
+    async def write(self, topic: str, key: bytes, value: bytes | None) -> None:
+        """Write one record; return once Kafka acknowledged it."""
         producer = self.producer
         if producer is None:
             raise BrokerUnavailableError("the gateway is not connected to Kafka yet")
@@ -99,12 +110,10 @@ class PlatformApi:
             if err is None:
                 loop.call_soon_threadsafe(done.set_result, None)
             else:
-                failure = BrokerUnavailableError(f"registration not written: {err.str()}")
+                failure = BrokerUnavailableError(f"{topic}: not written: {err.str()}")
                 loop.call_soon_threadsafe(done.set_exception, failure)
 
-        producer.produce(
-            self.topics.functions, key=app_id.encode(), value=value, on_delivery=on_delivery
-        )
+        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         await asyncio.to_thread(producer.flush, 30)
         await asyncio.wait_for(done, timeout=1)
 
@@ -152,9 +161,39 @@ def install_platform_api(app: FastAPI, api: PlatformApi) -> None:
             raise RunNotFoundError(f"no run {run_id!r} (yet)", detail={"run_id": run_id})
         return JSONResponse(run)
 
+    @app.post(
+        "/v1/runs/{run_id}/cancel",
+        summary="Cancel a run between its steps (signed like registrations)",
+        status_code=202,
+    )
+    async def cancel_run(run_id: str, request: Request) -> Response:
+        body = await _verified_body(request)
+        try:
+            given = CancelRequest.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            raise RequestMalformedError(
+                "not a valid cancel request", detail={"errors": _errors(exc)}
+            ) from None
+        run = api.runs.run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run {run_id!r} (yet)", detail={"run_id": run_id})
+        if run["status"] in ("completed", "failed", "cancelled"):
+            raise RunEndedError(
+                f"run {run_id} has ended ({run['status']})", detail={"run_id": run_id}
+            )
+        command = CancelRun(run_id=run_id, reason=given.reason or "cancelled through the API")
+        await api.write(api.topics.results, run_id.encode(), dumps(command))
+        return JSONResponse({"run_id": run_id, "cancelling": True}, status_code=202)
+
     @app.get("/v1/events/{event_id}/runs", summary="The runs an event started")
     async def get_event_runs(event_id: str) -> Response:
         return JSONResponse({"event_id": event_id, "runs": api.runs.runs_of_event(event_id)})
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

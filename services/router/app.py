@@ -169,9 +169,12 @@ class Router:
         @app.agent(events, concurrency=1)
         async def route_events(stream: faust.StreamT[bytes]) -> None:
             # A batch's starts are acknowledged before its events are acked to Faust.
-            async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN):
-                starts = [start for value in values for start in await self.route_event(value)]
-                await self.producer.write(starts)
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+                records = []
+                for event in batch:
+                    accepted = int(event.message.timestamp * 1000)
+                    records += await self.route_event(event.value, accepted)
+                await self.producer.write(records)
 
         @app.agent(self.results, concurrency=1)
         async def drive_runs(stream: faust.StreamT[bytes]) -> None:
@@ -196,8 +199,14 @@ class Router:
 
     # -- the two agents' bodies --------------------------------------------------
 
-    async def route_event(self, value: bytes | None) -> list[tuple[str, bytes, bytes]]:
-        """The StartRun records one event makes: one per function it triggers."""
+    async def route_event(
+        self, value: bytes | None, accepted: int
+    ) -> list[tuple[str, bytes, bytes]]:
+        """What one event makes: a StartRun per function it triggers, a Probe per wait key.
+
+        ``accepted`` is the event's Kafka timestamp (ms): when it was written,
+        which the sender cannot set, unlike the envelope's ``ts``.
+        """
         if not value:
             return []
         try:
@@ -212,15 +221,17 @@ class Router:
         for sub in self.index.subscriptions_for(event):
             run_id = run_id_for(event_id, sub.app_id, sub.function.id)
             command = StartRun(
-                run_id=run_id, app_id=sub.app_id, function_id=sub.function.id, event=event
+                run_id=run_id,
+                app_id=sub.app_id,
+                function_id=sub.function.id,
+                event=event,
+                accepted_at=accepted,
             )
             records.append((self.topics.results, run_id.encode(), dumps(command)))
         paths = self.wait_paths.paths_for(str(event.get("name")))
         if paths:
-            ts = event.get("ts")
-            ts = ts if isinstance(ts, int) else now_ms()
             for key in probe_keys(event, paths):
-                probe = Probe(key=key, event=event, ts=ts)
+                probe = Probe(key=key, event=event, ts=accepted)
                 records.append((self.topics.waits, key.encode(), dumps(probe)))
         return records
 
@@ -265,6 +276,8 @@ class Router:
         stored the run's state but not its timer row (two changelogs), the
         replayed command finds the state unchanged and mends the row here.
         """
+        if not state.timed:
+            return
         due = state.next_due()
         stored = self.timers.get(state.run_id)
         if due == stored:

@@ -80,6 +80,7 @@ def start_run(
         retries=retries,
         event=command.event,
         parent=command.parent,
+        accepted_at=command.accepted_at,
         created_at=now,
     )
     effects = Effects(state, history=[history(state, "run.queued")])

@@ -79,9 +79,14 @@ class RunState(BaseModel):
     pending: dict[str, Pending] = Field(default_factory=dict)
     # name -> due (ms): "step:<id>" (sleep, wait or invoke timeout), "cancel:<i>", "finish".
     timers: dict[str, int] = Field(default_factory=dict)
+    # Whether the run ever had a timer: the router keeps the timers table in step
+    # only for such runs (one table read per command saved for all others).
+    timed: bool = False
     # "cancel:<i>" -> the wait key of the function's i-th cancel_on.
     cancel_waits: dict[str, str] = Field(default_factory=dict)
     parent: ParentLink | None = None
+    # When the trigger was written to Kafka (cancel_on counts events from then on).
+    accepted_at: int | None = None
     start_by: int | None = None
     output: JsonValue = None
     error: ErrorInfo | None = None
@@ -248,6 +253,11 @@ def history(state: RunState, kind: Any, **fields: Any) -> HistoryRecord:
 def plan_run_step(state: RunState, effects: Effects, op: StepOp, now: int) -> None:
     effects.history.append(history(state, "step.planned", step_id=op.id))
     emit_task(state, effects, target=op.id, now=now)
+
+
+def set_timer(state: RunState, name: str, due: int) -> None:
+    state.timers[name] = due
+    state.timed = True
 
 
 def release(state: RunState, effects: Effects) -> None:

@@ -40,6 +40,7 @@ from services.router.run_state import (
     history,
     plan_run_step,
     record,
+    set_timer,
 )
 from services.router.wait_keys import MISSING, unindexed_key, value_at, wait_key
 from weir.errors import ErrorCode
@@ -95,7 +96,7 @@ def _sleep(state: RunState, effects: Effects, op: StepOp, now: int) -> bool:
     if due <= now:
         return record(state, effects, StepRecord(id=op.id))
     state.pending[op.id] = Pending(op="sleep")
-    state.timers[_step_timer(op.id)] = due
+    set_timer(state, _step_timer(op.id), due)
     effects.history.append(history(state, "step.sleeping", step_id=op.id, data={"until": due}))
     return False
 
@@ -116,7 +117,7 @@ def _wait(state: RunState, effects: Effects, op: StepOp, since: int, now: int) -
         expires=due,
     )
     state.pending[op.id] = Pending(op="wait", key=key)
-    state.timers[_step_timer(op.id)] = due
+    set_timer(state, _step_timer(op.id), due)
     data: dict[str, JsonValue] = {"event": name, "match": match, "if": expression, "until": due}
     if key is None:
         data["note"] = f"the trigger has no value at {match!r}: only the timeout can end this wait"
@@ -156,7 +157,7 @@ def _invoke(state: RunState, effects: Effects, op: StepOp, env: Env) -> bool:
     state.pending[op.id] = Pending(op="invoke", child=child)
     timeout = op.opts.get("timeout")
     if timeout is not None:
-        state.timers[_step_timer(op.id)] = env.now + _ms(timeout)
+        set_timer(state, _step_timer(op.id), env.now + _ms(timeout))
     effects.history.append(
         history(
             state,
@@ -177,9 +178,8 @@ def arm_function_limits(
         if timeouts.start is not None:
             state.start_by = now + _ms(timeouts.start)
         if timeouts.finish is not None:
-            state.timers["finish"] = now + _ms(timeouts.finish)
-    trigger_ts = state.event.get("ts")
-    since = trigger_ts if isinstance(trigger_ts, int) else state.created_at
+            set_timer(state, "finish", now + _ms(timeouts.finish))
+    since = state.accepted_at if state.accepted_at is not None else state.created_at
     for index, rule in enumerate(config.cancel_on):
         name = f"cancel:{index}"
         expires = now + (_ms(rule.timeout) if rule.timeout is not None else FOREVER_MS)
@@ -197,7 +197,7 @@ def arm_function_limits(
             continue
         state.cancel_waits[name] = key
         if rule.timeout is not None:
-            state.timers[name] = expires
+            set_timer(state, name, expires)
 
 
 def _open_wait(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support.platform import Platform
+from tests.support.platform import SIGNING_KEY, Platform
+from weir.signing import SIGNATURE_HEADER, Signer
 
 pytestmark = pytest.mark.kafka
 
@@ -112,3 +117,47 @@ def test_a_run_that_could_not_start_in_time_is_cancelled_not_called(platform: Pl
     assert run["status"] == "cancelled", run
     assert run["error"]["code"] == "function_start_timeout"
     assert (run["id"], "started") not in platform.step_executions()
+
+
+def test_a_run_is_cancelled_through_the_api_and_the_cli(platform: Platform) -> None:
+    [first, second] = platform.send(
+        [
+            {"name": "test/long", "data": {"id": "api-1"}},
+            {"name": "test/long", "data": {"id": "api-2"}},
+        ]
+    )
+    run = platform.wait_status(first, "sleeping")
+    url = f"{platform.gateway_url}/v1/runs/{run['id']}/cancel"
+    body = json.dumps({"reason": "the customer left"}).encode()
+
+    unsigned = httpx.post(url, content=body, timeout=10)
+    assert unsigned.status_code == 401, unsigned.text
+    unknown = httpx.post(
+        f"{platform.gateway_url}/v1/runs/nope/cancel", content=b"{}", headers=_signed(b"{}")
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "run_not_found"
+
+    answer = httpx.post(url, content=body, headers=_signed(body), timeout=10)
+    assert answer.status_code == 202, answer.text
+    cancelled = platform.wait_run_status(run["id"], "cancelled")
+    assert cancelled["error"]["code"] == "run_cancelled"
+    assert cancelled["error"]["message"] == "the customer left"
+    again = httpx.post(url, content=body, headers=_signed(body), timeout=10)
+    assert again.status_code == 409
+    assert again.json()["code"] == "run_ended"
+
+    other = platform.wait_status(second, "sleeping")
+    cli = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "runs", "cancel", other["id"], "--reason", "by hand"],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert platform.wait_run_status(other["id"], "cancelled")["error"]["message"] == "by hand"
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    return {SIGNATURE_HEADER: Signer(SIGNING_KEY).sign(body)}

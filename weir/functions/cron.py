@@ -3,8 +3,9 @@
 A schedule is an optional ``TZ=<IANA zone>`` prefix (UTC when absent) and a
 five-field cron expression (minute, hour, day of month, month, day of week)
 as croniter reads it, or six fields with a leading seconds field
-(``*/10 * * * * *``: every ten seconds) for schedules finer than a minute. The expression names times on the zone's wall clock,
-so a 09:00 Europe/Paris job is 08:00 UTC in winter and 07:00 UTC in summer.
+(``*/10 * * * * *``: every ten seconds) for schedules finer than a minute.
+The expression names times on the zone's wall clock, so a 09:00
+Europe/Paris job is 08:00 UTC in winter and 07:00 UTC in summer.
 
 Daylight saving time, decided once here:
 
