@@ -291,14 +291,7 @@ class Worker:
                 "run %s seq %d: the worker failed executing the task", task.run_id, task.seq
             )
             error = ErrorInfo(name=type(exc).__name__, message=str(exc), code="internal")
-            outcome = TaskOutcome(
-                run_id=task.run_id,
-                seq=task.seq,
-                target_step=task.target_step,
-                attempts=1,
-                response=FailedResponse(error=error),
-            )
-            return Execution(outcome, 0.0, 0.0, 0)
+            return _failed_without_call(task, error)
 
     async def _report(self, outcome: TaskOutcome) -> None:
         """Write the outcome, retrying until Kafka takes it (or the worker stops)."""
@@ -397,6 +390,10 @@ def _start_timed_out(task: Task) -> Execution:
         code=ErrorCode.FUNCTION_START_TIMEOUT,
         retryable=False,
     )
+    return _failed_without_call(task, error)
+
+
+def _failed_without_call(task: Task, error: ErrorInfo) -> Execution:
     outcome = TaskOutcome(
         run_id=task.run_id,
         seq=task.seq,

@@ -16,7 +16,6 @@ fails with ``cancel_on_invalid`` / ``filter_invalid`` saying why.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -26,6 +25,7 @@ from typing import Any
 from weir.errors import CancelOnInvalidError, EventInvalidError, TriggerInvalidError
 from weir.events.names import check_event_name
 from weir.functions.config import CancelConfig, compile_match_expression
+from weir.functions.durations import positive_seconds
 from weir.functions.events import event_name_of
 
 # A dotted path into the event's JSON form: "data.cart_id", "user.account".
@@ -91,7 +91,12 @@ def _resolve_one(item: CancelOn) -> CancelConfig:
     if item.if_ is not None:
         compile_match_expression(item.if_)  # FilterInvalidError names the mistake
     return CancelConfig(
-        event=name, match=item.match, if_=item.if_, timeout=_timeout(item.timeout, name)
+        event=name,
+        match=item.match,
+        if_=item.if_,
+        timeout=positive_seconds(
+            item.timeout, f"cancel_on {name!r}: timeout", CancelOnInvalidError
+        ),
     )
 
 
@@ -111,19 +116,3 @@ def _event_name(event: object) -> str:
         except TriggerInvalidError as exc:
             raise CancelOnInvalidError(f"cancel_on: {exc.message}") from None
     raise CancelOnInvalidError(f"cancel_on event is an event name or an Event class, not {event!r}")
-
-
-def _timeout(timeout: object, name: str) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, timedelta):
-        seconds = timeout.total_seconds()
-    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        seconds = float(timeout)
-    else:
-        raise CancelOnInvalidError(
-            f"cancel_on {name!r}: timeout is a timedelta or seconds, not {timeout!r}"
-        )
-    if not 0 < seconds < math.inf:
-        raise CancelOnInvalidError(f"cancel_on {name!r}: timeout must be positive ({seconds}s)")
-    return seconds

@@ -22,6 +22,7 @@ from pydantic import BaseModel, JsonValue
 from weir.errors import EventInvalidError, StepOptionsInvalidError, WeirError
 from weir.events.model import Event
 from weir.functions.config import FUNCTION_ID_MAX, FUNCTION_ID_PATTERN
+from weir.functions.durations import positive_seconds
 from weir.functions.events import encode_event
 from weir.functions.protocol import InvokeOpts, StepOp
 from weir.functions.serialization import NO_ANNOTATION, to_json_value
@@ -45,7 +46,13 @@ def invoke_op(
     payload = _payload(data, reference)
     if not isinstance(function, str):
         _check_against_trigger(function, payload)
-    opts = InvokeOpts(function=reference, data=payload, timeout=_timeout(timeout, reference))
+    opts = InvokeOpts(
+        function=reference,
+        data=payload,
+        timeout=positive_seconds(
+            timeout, f"invoke {reference!r}: timeout", StepOptionsInvalidError
+        ),
+    )
     return StepOp(id=step_id, name=name, op="invoke", opts=opts.to_opts())
 
 
@@ -114,21 +121,3 @@ def _check_against_trigger(function: Function, payload: dict[str, JsonValue]) ->
             f"invoke {function.id!r}: data does not fit {event_type.__qualname__}: {exc.message}",
             detail={"function": function.id},
         ) from None
-
-
-def _timeout(timeout: timedelta | float | None, reference: str) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, timedelta):
-        seconds = timeout.total_seconds()
-    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        seconds = float(timeout)
-    else:
-        raise StepOptionsInvalidError(
-            f"invoke {reference!r}: timeout is a timedelta or seconds, not {timeout!r}"
-        )
-    if not 0 < seconds < float("inf"):
-        raise StepOptionsInvalidError(
-            f"invoke {reference!r}: timeout must be positive, not {seconds}s"
-        )
-    return seconds

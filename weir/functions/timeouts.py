@@ -8,12 +8,12 @@ is cancelled by the router with a reason that names it (docs/protocol.md).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 
 from weir.errors import TimeoutsInvalidError
 from weir.functions.config import TimeoutsConfig
+from weir.functions.durations import positive_seconds
 
 
 @dataclass(frozen=True)
@@ -32,22 +32,8 @@ def resolve_timeouts(timeouts: object) -> TimeoutsConfig | None:
         raise TimeoutsInvalidError(
             f"timeouts is a Timeouts(start=..., finish=...), not {timeouts!r}"
         )
-    start = _seconds(timeouts.start, "start")
-    finish = _seconds(timeouts.finish, "finish")
+    start = positive_seconds(timeouts.start, "timeouts.start", TimeoutsInvalidError)
+    finish = positive_seconds(timeouts.finish, "timeouts.finish", TimeoutsInvalidError)
     if start is None and finish is None:
         return None
     return TimeoutsConfig(start=start, finish=finish)
-
-
-def _seconds(value: object, which: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TimeoutsInvalidError(f"timeouts.{which} is a timedelta or seconds, not {value!r}")
-    if not 0 < seconds < math.inf:
-        raise TimeoutsInvalidError(f"timeouts.{which} must be positive, not {seconds}s")
-    return seconds
