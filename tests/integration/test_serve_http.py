@@ -152,7 +152,7 @@ def test_a_worker_drives_a_three_step_function_over_http(
         assert registration["url"] == f"{app_server.url}/api/weir"
         assert [f["id"] for f in registration["functions"]] == ["fulfil-order"]
         assert registration["functions"][0]["triggers"] == [
-            {"event": "serve/order.placed", "filter": None}
+            {"event": "serve/order.placed", "filter": None, "cron": None}
         ]
 
         endpoint = registration["url"]
