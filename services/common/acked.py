@@ -5,7 +5,7 @@ must know they are acknowledged before it stores the run's state. Faust's
 own send path costs more CPU per record than the rest of a transition; this
 writes through librdkafka, with Java's partitioner (so run-keyed records land
 in the same partitions as Faust's), and resolves one asyncio future per
-record from a poll thread.
+write (a batch of records) from a poll thread.
 """
 
 from __future__ import annotations
@@ -39,39 +39,15 @@ class AckedProducer:
         """Write (topic, key, value) records; return once Kafka acknowledged every one."""
         if not records:
             return
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
+        batch = _Batch(asyncio.get_running_loop(), len(records))
         for topic, key, value in records:
-            future: asyncio.Future[None] = loop.create_future()
-            futures.append(future)
-            self._produce(topic, key, value, loop, future)
-        await asyncio.gather(*futures)
-
-    def _produce(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[None],
-    ) -> None:
-        def settle(error: KafkaError | None) -> None:
-            if future.done():
-                return
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(BrokerUnavailableError(f"write to {topic} failed: {error}"))
-
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            loop.call_soon_threadsafe(settle, error)
-
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                return
-            except BufferError:  # the local queue is full: let deliveries drain it
-                self._producer.poll(0.01)
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=batch.delivered)
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    self._producer.poll(0.01)
+        await batch.done
 
     def _poll(self) -> None:
         while not self._closing.is_set():
@@ -81,3 +57,36 @@ class AckedProducer:
         self._closing.set()
         self._poller.join(timeout=1)
         self._producer.flush(timeout)
+
+
+class _Batch:
+    """The acknowledgements of one write, counted on the poll thread.
+
+    One wake-up of the event loop per batch, not per record: waking the loop
+    from another thread costs a system call, and a router batch holds hundreds
+    of records.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()  # the poll thread, and produce() when the queue is full
+        self.left = count
+        self.error: str | None = None
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def delivered(self, error: KafkaError | None, message: Message) -> None:
+        with self.lock:
+            if error is not None and self.error is None:
+                self.error = f"write to {message.topic()} failed: {error}"
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        if self.done.done():
+            return
+        if self.error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(BrokerUnavailableError(self.error))

@@ -126,7 +126,7 @@ class Router:
             topic_replication_factor=1,
             processing_guarantee="at_least_once",
             producer_acks=-1,
-            producer_linger=0.001,
+            producer_linger=0.005,  # only table changelogs go this way: batch them
             broker_commit_interval=0.5,
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,

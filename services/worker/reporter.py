@@ -1,6 +1,9 @@
 """Writes what the worker produces: task outcomes (acknowledged) and run history (not awaited).
 
-One idempotent ``acks=all`` producer serves both. :meth:`Reporter.report`
+Two idempotent ``acks=all`` producers: one for outcomes, one for history.
+The history one reports deliveries only when they fail, so a history record
+costs no Python callback (they are most of the worker's records).
+:meth:`Reporter.report`
 returns only once Kafka acknowledged the outcome, because the worker marks a
 task's offset done only after that: an outcome is never lost to a crash, at
 worst written twice (the router drops outcomes of old task numbers).
@@ -38,6 +41,7 @@ class Reporter:
         self._topics = topics
         self._stats = stats
         self._producer: Producer | None = None
+        self._history: Producer | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._serve, name="weir-worker-producer", daemon=True
@@ -47,6 +51,13 @@ class Reporter:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._producer = Producer(self._config)
+        self._history = Producer(
+            {
+                **self._config,
+                "delivery.report.only.error": True,
+                "on_delivery": self._history_delivered,
+            }
+        )
         self._thread.start()
 
     async def report(self, outcome: TaskOutcome) -> None:
@@ -89,15 +100,12 @@ class Reporter:
 
     def emit(self, record: HistoryRecord) -> None:
         """Queue one history record for the runs topic; never blocks, never raises."""
-        producer = self._producer
+        producer = self._history
         if producer is None:
             return
         try:
             producer.produce(
-                self._topics.runs,
-                key=record.run_id.encode("utf-8"),
-                value=dumps(record),
-                on_delivery=self._history_delivered,
+                self._topics.runs, key=record.run_id.encode("utf-8"), value=dumps(record)
             )
         except (BufferError, KafkaException) as exc:
             self._stats.history_dropped += 1
@@ -106,7 +114,9 @@ class Reporter:
     def close(self, timeout: float = 10.0) -> None:
         """Wait up to ``timeout`` for queued records, then stop serving deliveries."""
         if self._producer is not None:
-            left = self._producer.flush(timeout)
+            self._producer.flush(timeout)
+        if self._history is not None:
+            left = self._history.flush(timeout)
             if left:
                 log.warning("%d history records were not acknowledged at shutdown", left)
         self._stop.set()
@@ -120,7 +130,9 @@ class Reporter:
 
     def _serve(self) -> None:
         assert self._producer is not None
+        assert self._history is not None
         while not self._stop.is_set():
+            self._history.poll(0)  # failures only
             self._producer.poll(POLL_SECONDS)
 
     def _running(self) -> tuple[Producer, asyncio.AbstractEventLoop]:
