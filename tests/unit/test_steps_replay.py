@@ -390,3 +390,18 @@ def test_a_branch_busy_outside_steps_is_picked_up_by_a_later_call() -> None:
     assert result.output == ["X", "Y"]
     assert sorted(runs) == ["x", "y"]
     assert result.executions == {"x": 1, "y": 1}
+
+
+def test_return_annotations_are_resolved_per_function_shape() -> None:
+    from weir.functions.serialization import return_annotation
+
+    def make(kind: type) -> object:
+        def produce():  # type: ignore[no-untyped-def]
+            return kind()
+
+        # What an annotation evaluated at definition time (no PEP 563) gives.
+        produce.__annotations__["return"] = kind
+        return produce
+
+    assert return_annotation(make(int)) is int
+    assert return_annotation(make(str)) is str, "same code, another return type"

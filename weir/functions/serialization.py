@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -25,11 +26,35 @@ from weir.errors import StepOutputInvalidError
 NO_ANNOTATION: Any = inspect.Signature.empty
 
 
+# Resolved return types of plain functions, by code object: a step function
+# defined inside a handler is a new object on every call, but its code (and
+# so its annotation) is the same; resolving type hints is the costly part.
+_RETURNS: dict[tuple[types.CodeType, int, Any], Any] = {}
+_RETURNS_MAX = 4096
+
+
 def return_annotation(fn: Callable[..., Any]) -> Any:
     """The type ``fn`` declares it returns (unwrapping async), or :data:`NO_ANNOTATION`."""
     target: Any = fn
     while isinstance(target, functools.partial):
         target = target.func
+    if not isinstance(target, types.FunctionType):
+        return _resolve_return(target)
+    # The raw annotation is part of the key: a factory may give the same code
+    # another return type on each call (``def make(t): def f() -> t``).
+    key = (target.__code__, id(target.__globals__), target.__annotations__.get("return"))
+    try:
+        hash(key)
+    except TypeError:
+        return _resolve_return(target)
+    if key not in _RETURNS:
+        if len(_RETURNS) >= _RETURNS_MAX:
+            _RETURNS.clear()
+        _RETURNS[key] = _resolve_return(target)
+    return _RETURNS[key]
+
+
+def _resolve_return(target: Any) -> Any:
     try:
         hints = typing.get_type_hints(target)
     except Exception:  # lambdas in odd scopes, builtins, callables without __annotations__
