@@ -289,19 +289,36 @@ class TaskConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
         if self._assigned is not None and partitions:
-            ends: dict[Partition, int] = {}
-            for tp in partitions:
-                try:
-                    ends[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(
-                        tp, timeout=5, cached=False
-                    )[1]
-                except KafkaException as exc:  # no fence for its backlog; say so
-                    log.warning("no end offset for %s[%d]: %s", tp.topic, tp.partition, exc)
-            self._assigned(ends)
+            self._assigned(self._backlog_ends(consumer, partitions))
         self._assignment = self._assignment | added
         self._assignment_changed = True
         self._stats.partitions_assigned += len(added)
         log.info("assigned %d task partitions: %s", len(added), _names(added))
+
+    @staticmethod
+    def _backlog_ends(consumer: Consumer, partitions: list[TopicPartition]) -> dict[Partition, int]:
+        """The end offset of each new partition that has a backlog (records past its
+        committed offset); one read to the end already is no backlog to hold."""
+        try:
+            committed = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in consumer.committed(partitions, timeout=5)
+            }
+        except KafkaException as exc:  # then every partition counts as having a backlog
+            log.warning("no committed offsets for the new partitions: %s", exc)
+            committed = {}
+        ends: dict[Partition, int] = {}
+        for tp in partitions:
+            where = (tp.topic, tp.partition)
+            try:
+                end = consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
+            except KafkaException as exc:  # no fence for its backlog; say so
+                log.warning("no end offset for %s[%d]: %s", tp.topic, tp.partition, exc)
+                continue
+            if 0 <= end <= committed.get(where, -1):
+                continue
+            ends[where] = end
+        return ends
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}

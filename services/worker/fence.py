@@ -10,8 +10,9 @@ The router answers every recorded outcome with a ``TaskDone`` record in the
 task's own partition (same topic, same key), after the task. So:
 
 - markers are remembered as they are read, and a task with a marker is skipped;
-- after a partition is assigned, its backlog (the records below the end the
-  partition had at assignment) is held until the worker has read to that end,
+- after a partition is assigned, its backlog (the records between its
+  committed offset and the end it had at assignment; none if those are equal)
+  is held until the worker has read to that end,
   so the markers that follow a done task in the backlog are known before
   anything of the backlog is started; a bounded hold and a time limit keep a
   huge or stalled backlog from blocking the worker;

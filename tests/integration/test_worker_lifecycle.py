@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from services.common.records import Task, dumps
 from services.common.topics import Topics
 from services.worker.config import group_id
+from services.worker.fence import HOLD_SECONDS
 from services.worker.testing import (
     RecordReader,
     WorkerProcess,
@@ -179,6 +180,25 @@ def test_kill_9_mid_call_redelivers_the_task_and_sigterm_drains_the_call_in_flig
     # The app ran the (unrecorded) call twice: the one duplicate at-least-once allows.
     assert [attempt for _, attempt in CALLS[run_id]] == [0, 0]
     assert committed_offsets(settings, group_id(settings), topic)[partition] == offset + 1
+
+    # Everything is committed now: the third worker finds no backlog to hold
+    # (the old partition is read to its end already), so nothing is held until
+    # the hold's time limit, and a new task is called at once.
+    third = WorkerProcess(env, tmp_path / "third.log").start()
+    try:
+        third.wait_for_log("assigned")
+        fresh = unique("fresh")
+        began = time.monotonic()
+        task = make_task("sleeper", fresh, app.endpoint, data={"sleep": 0})
+        send(settings, task, partition=(partition + 1) % PARTITIONS)
+        wait_for_calls(fresh, 1)
+        waited = time.monotonic() - began
+        time.sleep(HOLD_SECONDS + 0.5)
+    finally:
+        third.terminate()
+        third.ensure_stopped()
+    assert waited < 1.5, f"a new task waited {waited:.1f}s"
+    assert "hold timed out" not in third.log(), "a caught-up partition was held"
 
 
 def test_stopping_finishes_the_call_under_way_and_leaves_waiting_tasks_to_the_next_worker(
