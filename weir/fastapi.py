@@ -74,12 +74,14 @@ def serve(
         except ClientDisconnect:
             # The caller (a worker) went away mid-request; it will retry the task.
             return Response(status_code=499)
+        method = request.method
+        # The URL is only read by a sync (PUT); building it costs on every call.
         reply = await endpoint.handle(
-            request.method,
+            method,
             body=body,
             signature=request.headers.get(SIGNATURE_HEADER),
-            query=dict(request.query_params),
-            request_url=str(request.url),
+            query=dict(request.query_params) if request.scope.get("query_string") else {},
+            request_url=str(request.url) if method == "PUT" else None,
         )
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
