@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.compacted import CompactedFollower
+from services.common.follow import TopicFollower
 from weir.functions.config import FunctionConfig
 from weir.functions.protocol import AppRegistration
 from weir.functions.triggers import ResolvedTrigger, Trigger, resolve_triggers
@@ -109,7 +109,7 @@ class RegistrationIndex:
         self._cron, self._cancel_paths = cron, cancel_paths
 
 
-class RegistrationFollower(CompactedFollower):
+class RegistrationFollower(TopicFollower):
     """Keeps ``index`` equal to the functions topic."""
 
     def __init__(self, bootstrap: str, topic: str, index: RegistrationIndex) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 
-from services.common.compacted import CompactedFollower
+from services.common.follow import TopicFollower
 from services.router.registrations import RegistrationIndex
 
 log = logging.getLogger("weir.router.waits")
@@ -55,5 +55,5 @@ class WaitPaths:
             return
         self.add(str(name), str(path))
 
-    def follower(self, bootstrap: str, topic: str) -> CompactedFollower:
-        return CompactedFollower(bootstrap, topic, self.apply_record)
+    def follower(self, bootstrap: str, topic: str) -> TopicFollower:
+        return TopicFollower(bootstrap, topic, self.apply_record)

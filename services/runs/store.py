@@ -15,8 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
+from services.common.follow import TopicFollower
 from services.common.records import HistoryRecord
 from services.runs.fold import apply
 
@@ -78,58 +77,17 @@ def _copy(run: dict[str, Any]) -> dict[str, Any]:
     return {**run, "steps": [dict(s) for s in run["steps"]], "warnings": list(run["warnings"])}
 
 
-class RunFollower:
+class RunFollower(TopicFollower):
     """Feeds a :class:`RunView` from the runs topic, in a daemon thread."""
 
     def __init__(self, bootstrap: str, topic: str, view: RunView) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
+        super().__init__(bootstrap, topic, self._add)
         self.view = view
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="run-history", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": "weir-run-view",  # required by the client; never joined (assign)
-                "enable.auto.commit": False,
-                "topic.metadata.refresh.interval.ms": 2000,
-            }
-        )
+    def _add(self, _key: bytes | None, value: bytes | None) -> None:
+        if not value:
+            return
         try:
-            assigned = 0
-            while not self._stop.is_set():
-                if not assigned:
-                    meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
-                    if meta is None or meta.error is not None or not meta.partitions:
-                        self._stop.wait(0.5)
-                        continue
-                    consumer.assign(
-                        [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-                    )
-                    assigned = len(meta.partitions)
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("runs topic: %s", error)
-                    continue
-                value = msg.value()
-                if not value:
-                    continue
-                try:
-                    self.view.add(HistoryRecord.model_validate_json(value))
-                except ValueError as exc:
-                    log.warning("skipping an unreadable history record: %s", exc)
-        finally:
-            consumer.close()
+            self.view.add(HistoryRecord.model_validate_json(value))
+        except ValueError as exc:
+            log.warning("skipping an unreadable history record: %s", exc)

@@ -1,8 +1,10 @@
-"""Follow a small compacted topic from its start, in a background thread.
+"""Follow a topic from its start, in a background thread, without a consumer group.
 
-For state every process needs whole (the app registrations, the wait paths):
-no consumer group, every partition assigned, each record handed to
-``apply(key, value)`` (value None: a tombstone).
+For state every process needs whole: the app registrations and the wait paths
+(compacted topics), and the gateway's view of the run history. Every
+partition is assigned from its first offset and each record is handed to
+``apply(key, value)`` (value None: a tombstone). A topic that does not exist
+yet is waited for.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-log = logging.getLogger("weir.compacted")
+log = logging.getLogger("weir.follow")
 
 Apply = Callable[[bytes | None, bytes | None], None]
 
 
-class CompactedFollower:
+class TopicFollower:
     """Reads ``topic`` from the start and keeps following it."""
 
     def __init__(self, bootstrap: str, topic: str, apply: Apply) -> None:
@@ -30,10 +32,11 @@ class CompactedFollower:
         self._caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
 
-    def start(self, wait: float = 30.0) -> None:
-        """Start following; return once everything already in the topic is applied."""
+    def start(self, wait: float = 0.0) -> None:
+        """Start following; with ``wait``, return once what the topic held is applied
+        (or after ``wait`` seconds)."""
         self._thread.start()
-        if not self._caught_up.wait(wait):
+        if wait and not self._caught_up.wait(wait):
             log.warning("%s not caught up after %.0fs; going on", self.topic, wait)
 
     def stop(self) -> None:
@@ -50,9 +53,7 @@ class CompactedFollower:
             }
         )
         try:
-            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-            partitions = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-            consumer.assign(partitions)
+            partitions = self._assign(consumer)
             at_end: set[int] = set()
             while not self._stop.is_set():
                 msg = consumer.poll(0.2)
@@ -62,7 +63,7 @@ class CompactedFollower:
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         at_end.add(msg.partition() or 0)
-                        if len(at_end) == len(partitions):
+                        if len(at_end) == partitions:
                             self._caught_up.set()
                     else:
                         log.warning("%s: %s", self.topic, error)
@@ -73,3 +74,15 @@ class CompactedFollower:
             time.sleep(1)
         finally:
             consumer.close()
+
+    def _assign(self, consumer: Consumer) -> int:
+        """Assign every partition from its start, once the topic exists; how many."""
+        while not self._stop.is_set():
+            meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                consumer.assign(
+                    [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
+                )
+                return len(meta.partitions)
+            self._stop.wait(0.5)
+        return 0
