@@ -161,3 +161,17 @@ def test_a_run_is_cancelled_through_the_api_and_the_cli(platform: Platform) -> N
 
 def _signed(body: bytes) -> dict[str, str]:
     return {SIGNATURE_HEADER: Signer(SIGNING_KEY).sign(body)}
+
+
+def test_a_wait_with_an_expression_takes_the_event_it_holds_for(platform: Platform) -> None:
+    [first] = platform.send({"name": "test/number.first", "data": {"seq": "s1", "n": 1}})
+    platform.wait_status(first, "waiting")
+    platform.send(
+        [
+            {"name": "test/number", "data": {"seq": "s1", "n": 5}},
+            {"name": "test/number", "data": {"seq": "other", "n": 2}},
+        ]
+    )
+    platform.send({"name": "test/number", "data": {"seq": "s1", "n": 2}})
+    [run] = platform.wait_runs([first])[first]
+    assert run["output"] == {"next": 2}, run

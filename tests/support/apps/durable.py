@@ -134,6 +134,20 @@ async def racing_checkout(ctx: Context[Any], step: Step) -> dict[str, Any]:
 client.create_function("Racing checkout", "test/cart.race", racing_checkout)
 
 
+async def next_number(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    """A wait with only an expression: the next number of this sequence, whoever sends it."""
+    bumped = await step.wait_for_event(
+        "next",
+        event="test/number",
+        if_="async.data.seq == event.data.seq && async.data.n == event.data.n + 1",
+        timeout=30,
+    )
+    return {"next": None if bumped is None else bumped.data["n"]}
+
+
+client.create_function("Next number", "test/number.first", next_number)
+
+
 # Invoke: a parent runs a child and gets its output, or its failure, or its timeout.
 @client.function(id="child", trigger="test/child.requested")
 async def child(ctx: Context[Any], step: Step) -> dict[str, Any]:
