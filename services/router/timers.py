@@ -49,6 +49,7 @@ class TimerLoop:
         self.tick = router.settings.router_timer_tick
         self.catchup_ms = int(router.settings.cron_catchup * 1000)
         self._heap: list[Entry] = []
+        self._sweeps: dict[str, int] = {}  # key -> its sweep in the heap (one per key)
         self._order = itertools.count()
         self._stale = True
         self._cron_next: dict[tuple[str, str, str], int] = {}
@@ -62,6 +63,11 @@ class TimerLoop:
         heapq.heappush(self._heap, (due, next(self._order), "run", run_id))
 
     def schedule_sweep(self, key: str, due: int) -> None:
+        # A hot key is stored on every event that probes it, mostly with the same
+        # next sweep: push it once.
+        if self._sweeps.get(key) == due:
+            return
+        self._sweeps[key] = due
         heapq.heappush(self._heap, (due, next(self._order), "sweep", key))
 
     def reassigned(self) -> None:
@@ -99,8 +105,11 @@ class TimerLoop:
                     records.append(
                         (topics.results, ident.encode(), dumps(Wake(run_id=ident, at=now)))
                     )
-            elif self.router.waits.get(ident) is not None:
-                records.append((topics.waits, ident.encode(), dumps(Sweep(key=ident))))
+            else:
+                if self._sweeps.get(ident) == due:
+                    del self._sweeps[ident]
+                if self.router.waits.get(ident) is not None:
+                    records.append((topics.waits, ident.encode(), dumps(Sweep(key=ident))))
         records += self._cron_starts(now)
         if records:
             await self.router.producer.write(records)
@@ -117,6 +126,7 @@ class TimerLoop:
                 heap.append((due, next(self._order), "sweep", str(key)))
         heapq.heapify(heap)
         self._heap = heap
+        self._sweeps = {key: due for due, _, kind, key in heap if kind == "sweep"}
         self._cron_next.clear()
         self._cron_first_pass = True
         log.info("timers rebuilt: %d due times", len(heap))
