@@ -112,7 +112,13 @@ class TimerLoop:
                     records.append((topics.waits, ident.encode(), dumps(Sweep(key=ident))))
         records += self._cron_starts(now)
         if records:
-            await self.router.producer.write(records)
+            try:
+                await self.router.producer.write(records)
+            except Exception:
+                # What was popped is not lost: the tables still hold it, and the
+                # next look rebuilds the heap from them (cron ticks included).
+                self._stale = True
+                raise
 
     def _rebuild(self) -> None:
         self._stale = False
