@@ -38,14 +38,14 @@ FINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 START_TIMEOUT_CODE = ErrorCode.FUNCTION_START_TIMEOUT
 
 
+def derived_id(*parts: str) -> str:
+    """A stable id from its parts: same parts, same id (runs, child runs, events)."""
+    return str(uuid.uuid5(RUN_ID_NAMESPACE, "\x00".join(parts)))
+
+
 def run_id_for(event_id: str, app_id: str, function_id: str) -> str:
     """The one run an event starts for a function: the same inputs give the same id."""
-    return str(uuid.uuid5(RUN_ID_NAMESPACE, f"{event_id}\x00{app_id}\x00{function_id}"))
-
-
-def derived_id(*parts: str) -> str:
-    """A stable id for something a run makes (a child run, an event): same parts, same id."""
-    return str(uuid.uuid5(RUN_ID_NAMESPACE, "\x00".join(parts)))
+    return derived_id(event_id, app_id, function_id)
 
 
 class Pending(BaseModel):
@@ -221,7 +221,8 @@ def emit_task(state: RunState, effects: Effects, *, target: str | None, now: int
     state.next_seq += 1
     state.open[seq] = target
     state.task_at[seq] = now
-    state.status = "running" if state.status != "queued" else "queued"
+    if state.status != "queued":  # a queued run stays queued until its first outcome
+        state.status = "running"
     effects.tasks.append(
         Task(
             run_id=state.run_id,

@@ -42,7 +42,7 @@ from services.router.run_state import (
     record,
     set_timer,
 )
-from services.router.wait_keys import MISSING, unindexed_key, value_at, wait_key
+from services.router.wait_keys import indexable, unindexed_key, value_at, wait_key
 from weir.errors import ErrorCode
 from weir.functions.config import INVOKED_EVENT, FunctionConfig
 from weir.functions.protocol import ErrorInfo, StepOp, StepRecord
@@ -214,7 +214,7 @@ def _open_wait(
     """Put a wait in the index; its key, or None when no event can ever match it."""
     if match:
         value = value_at(state.event, match)
-        if value is MISSING or isinstance(value, dict | list):
+        if not indexable(value):
             return None
         key = wait_key(event_name, match, value)
     else:

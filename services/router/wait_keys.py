@@ -56,11 +56,11 @@ def probe_keys(event: Mapping[str, Any], paths: frozenset[str]) -> list[str]:
             keys.append(unindexed_key(name))
             continue
         value = value_at(event, path)
-        if value is not MISSING and _indexable(value):
+        if indexable(value):
             keys.append(wait_key(name, path, value))
     return keys
 
 
-def _indexable(value: Any) -> bool:
-    """Scalars only: a wait matches on an id, not on a whole object."""
+def indexable(value: Any) -> bool:
+    """Scalars only (not MISSING): a wait matches on an id, not on a whole object."""
     return value is None or isinstance(value, str | int | float | bool)
