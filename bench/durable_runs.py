@@ -3,20 +3,26 @@
 Starts (or reuses) the local broker, then registry, gateway, router, worker
 and an app as separate processes (tests/support/platform.py), signed calls on.
 
-    .venv/bin/python -m bench.durable_runs [--rate 200] [--seconds 15] [--burst 3000]
+    .venv/bin/python -m bench.durable_runs [--rate 200] [--step-rate 20] [--seconds 15]
+                                           [--burst 3000] [--stepwise-burst 0]
 
 Prints:
   accepted -> first call   p50/p99: the gateway's 200 for one event, to the app's
                            first call of the run it starts (single events at --rate/s)
-  step transition          p50/p99: a step's result returned by the app, to the
-                           next call of the function
-  where the time goes      medians of the hops, from the run history
-  sustained completions    runs/s of a 3-step no-op, --burst events sent in arrays of 100
+  step transition          p50/p99: a step's end to the handler's next call, both
+                           within one call (default checkpoint: quick steps share a
+                           call) and through the platform (a function whose every
+                           step is its own call, --step-rate/s at the same time)
+  where the time goes      p50/p99 of the hops, from the run history
+  sustained completions    runs/s of a 3-step no-op, --burst events sent in arrays of
+                           100, from the first send to the router's last completion
+                           (and --stepwise-burst runs of the every-step function)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -46,22 +52,59 @@ def marks(path: Path) -> dict[str, list[tuple[str, float, str]]]:
 
 
 def wait_calls(path: Path, run_ids: list[str], calls: int, timeout: float) -> None:
+    """Until every run's handler was called ``calls`` times (reads only what the app
+    appended since the last look: the bench shares the two cores it measures)."""
     deadline = time.monotonic() + timeout
+    missing = dict.fromkeys(run_ids, calls)
+    offset = 0
     while time.monotonic() < deadline:
-        seen = marks(path) if path.exists() else {}
-        if all(sum(1 for k, _, _ in seen.get(r, []) if k == "call") >= calls for r in run_ids):
+        with path.open("rb") as log:
+            log.seek(offset)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        offset += len(complete)
+        for line in complete.decode().splitlines():
+            kind, run_id, *_ = line.split(" ")
+            if kind == "call" and run_id in missing:
+                missing[run_id] -= 1
+                if missing[run_id] <= 0:
+                    del missing[run_id]
+        if not missing:
             return
-        time.sleep(0.5)
-    raise TimeoutError("runs did not finish in time")
+        time.sleep(1.0)
+    raise TimeoutError(f"{len(missing)} runs did not finish in time")
 
 
 WARM_UP_SECONDS = 3.0
 
 
-def latency_phase(platform: Platform, timing: Path, rate: float, seconds: float) -> None:
-    """Single events at ``rate``; the first WARM_UP_SECONDS are sent but not measured
-    (a fresh platform's first runs pay for connections, caches and schema lookups)."""
+Marks = dict[str, list[tuple[str, float, str]]]
+
+
+def transitions_of(seen: Marks, run_ids: list[str]) -> list[float]:
+    """ms from each step's end to the next call of its run's handler."""
+    gaps = []
+    for run_id in run_ids:
+        events = sorted(seen[run_id], key=lambda m: m[1])
+        calls = [at for kind, at, _ in events if kind == "call"]
+        for kind, at, _ in events:
+            if kind == "step":
+                later = [c for c in calls if c > at]
+                if later:
+                    gaps.append((later[0] - at) * 1000)
+    return gaps
+
+
+def latency_phase(
+    platform: Platform, timing: Path, rate: float, step_rate: float, seconds: float
+) -> None:
+    """Single events at ``rate`` (the 3-step function, default checkpoint) and, between
+    them, at ``step_rate`` (the same steps, every step its own call); the first
+    WARM_UP_SECONDS are sent but not measured (a fresh platform's first runs pay for
+    connections, caches and schema lookups)."""
     accepted: dict[str, float] = {}
+    stepwise: list[str] = []
+    every = max(1, round(rate / step_rate)) if step_rate > 0 else 0
     interval = 1.0 / rate
     with httpx.Client(base_url=platform.gateway_url, timeout=10) as http:
         began = time.perf_counter()
@@ -76,20 +119,20 @@ def latency_phase(platform: Platform, timing: Path, rate: float, seconds: float)
             answer.raise_for_status()
             if not warming:
                 accepted[run_id_for(answer.json()["ids"][0], "durable", "timed")] = time.time()
+            if every and n % every == 0:
+                answer = http.post("/e/test", json={"name": "bench/stepwise", "data": {"n": n}})
+                answer.raise_for_status()
+                if not warming:
+                    stepwise.append(run_id_for(answer.json()["ids"][0], "durable", "stepwise"))
             n += 1
     run_ids = list(accepted)
-    wait_calls(timing, run_ids, 4, timeout=120)
+    wait_calls(timing, run_ids + stepwise, 4, timeout=120)
     seen = marks(timing)
-    first_call, transitions = [], []
+    first_call = []
     for run_id in run_ids:
-        events = sorted(seen[run_id], key=lambda m: m[1])
-        calls = [at for kind, at, _ in events if kind == "call"]
-        first_call.append((calls[0] - accepted[run_id]) * 1000)
-        for kind, at, _ in events:
-            if kind == "step":
-                later = [c for c in calls if c > at]
-                if later:
-                    transitions.append((later[0] - at) * 1000)
+        calls = [at for kind, at, _ in seen[run_id] if kind == "call"]
+        first_call.append((min(calls) - accepted[run_id]) * 1000)
+    in_call = transitions_of(seen, run_ids)
     achieved = len(run_ids) / seconds
     print(f"single events at {achieved:.0f}/s for {seconds:.0f} s ({len(run_ids)} runs):")
     print(
@@ -97,9 +140,16 @@ def latency_phase(platform: Platform, timing: Path, rate: float, seconds: float)
         f"   p99 {pct(first_call, 0.99):6.1f} ms"
     )
     print(
-        f"  step transition          p50 {pct(transitions, 0.5):6.1f} ms"
-        f"   p99 {pct(transitions, 0.99):6.1f} ms"
+        f"  step transition, same call (default checkpoint)   p50 {pct(in_call, 0.5):6.2f} ms"
+        f"   p99 {pct(in_call, 0.99):6.2f} ms"
     )
+    if stepwise:
+        through = transitions_of(seen, stepwise)
+        print(
+            f"  step transition, next call (every step its own call, {len(stepwise)} runs "
+            f"at {len(stepwise) / seconds:.0f}/s meanwhile)   p50 {pct(through, 0.5):6.1f} ms"
+            f"   p99 {pct(through, 0.99):6.1f} ms"
+        )
     hops(platform, accepted)
 
 
@@ -129,41 +179,93 @@ def hops(platform: Platform, accepted: dict[str, float]) -> None:
     )
 
 
-def throughput_phase(platform: Platform, timing: Path, burst: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def processes(platform: Platform, broker_pid: int | None) -> dict[str, int]:
+    parts = [platform.gateway, *platform.routers, platform.worker, platform.app]
+    found = {part.name: part.proc.pid for part in parts}
+    if broker_pid is not None:
+        found["broker"] = broker_pid
+    return found
+
+
+def throughput_phase(
+    platform: Platform, timing: Path, burst: int, function: str, broker_pid: int | None
+) -> None:
+    """``burst`` runs of one function, sent in arrays of 100; runs/s until the last ends,
+    and the CPU each process spent per run meanwhile."""
+    name = {"timed": "bench/timed", "stepwise": "bench/stepwise"}[function]
     run_ids: list[str] = []
+    pids = processes(platform, broker_pid)
+    cpu_before = {part: cpu_seconds(pid) for part, pid in pids.items()}
     began = time.time()
     with httpx.Client(base_url=platform.gateway_url, timeout=30) as http:
         for start in range(0, burst, 100):
-            batch = [{"name": "bench/timed", "data": {"n": i}} for i in range(start, start + 100)]
+            batch = [{"name": name, "data": {"n": i}} for i in range(start, start + 100)]
             answer = http.post("/e/test", json=batch)
             answer.raise_for_status()
-            run_ids += [run_id_for(i, "durable", "timed") for i in answer.json()["ids"]]
+            run_ids += [run_id_for(i, "durable", function) for i in answer.json()["ids"]]
     sent = time.time() - began
     wait_calls(timing, run_ids, 4, timeout=600)
-    seen = marks(timing)
-    last = max(max(at for kind, at, _ in seen[r] if kind == "call") for r in run_ids)
-    elapsed = last - began
+    cpu = {part: cpu_seconds(pid) - cpu_before[part] for part, pid in pids.items()}
+    ended = ended_at(platform, set(run_ids))
+    elapsed = max(ended.values()) / 1000 - began
+    how = "default checkpoint" if function == "timed" else "every step its own call"
     print(
-        f"sustained: {burst} runs of a 3-step no-op (4 calls each) sent in {sent:.1f} s, "
+        f"sustained, 3-step no-op ({how}): {burst} runs sent in {sent:.1f} s, "
         f"all completed after {elapsed:.1f} s: {burst / elapsed:.0f} runs/s"
     )
+    shares = ", ".join(f"{part} {seconds * 1000 / burst:.2f}" for part, seconds in cpu.items())
+    total = sum(cpu.values()) * 1000 / burst
+    print(f"  CPU per run (ms): {shares}; total {total:.2f}")
+
+
+def ended_at(platform: Platform, run_ids: set[str]) -> dict[str, int]:
+    """When the router completed each run (ms), from the run history; waits for all."""
+    topic = platform.env["WEIR_TOPIC_PREFIX"] + "runs"
+    deadline = time.monotonic() + 120
+    while True:
+        ended = {
+            r.run_id: r.ts
+            for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
+            if (r := HistoryRecord.model_validate_json(m.value())).type == "run.completed"
+            and r.run_id in run_ids
+        }
+        if len(ended) == len(run_ids) or time.monotonic() > deadline:
+            if len(ended) != len(run_ids):
+                raise TimeoutError(f"{len(run_ids) - len(ended)} runs did not complete")
+            return ended
+        time.sleep(1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument(
+        "--step-rate", type=float, default=20, help="every-step runs/s during the latency phase"
+    )
+    parser.add_argument(
+        "--stepwise-burst", type=int, default=0, help="also a sustained phase of every-step runs"
+    )
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--burst", type=int, default=3000)
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temporary folder)")
     args = parser.parse_args()
-    bootstrap = LocalBroker().start().bootstrap
+    broker = LocalBroker().start()
+    bootstrap = broker.bootstrap
     with tempfile.TemporaryDirectory() as name:
         work = args.workdir or Path(name)
         work.mkdir(parents=True, exist_ok=True)
         timing = work / "timing.log"
         with Platform(bootstrap, work, DURABLE_APP_TIMING=str(timing)) as platform:
-            latency_phase(platform, timing, args.rate, args.seconds)
-            throughput_phase(platform, timing, args.burst)
+            latency_phase(platform, timing, args.rate, args.step_rate, args.seconds)
+            throughput_phase(platform, timing, args.burst, "timed", broker.pid)
+            if args.stepwise_burst:
+                throughput_phase(platform, timing, args.stepwise_burst, "stepwise", broker.pid)
 
 
 if __name__ == "__main__":

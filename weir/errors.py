@@ -69,6 +69,7 @@ class ErrorCode(StrEnum):
     # time and coordination: cancel_on, timeouts, step.invoke (docs/protocol.md)
     CANCEL_ON_INVALID = "cancel_on_invalid"
     TIMEOUTS_INVALID = "timeouts_invalid"
+    CHECKPOINT_INVALID = "checkpoint_invalid"
     INVOKE_FAILED = "invoke_failed"
     INVOKE_TIMEOUT = "invoke_timeout"
     # why a run was cancelled (the run's error.code; docs/architecture.md)
@@ -340,6 +341,12 @@ class TimeoutsInvalidError(FunctionDefinitionError):
     """A function's ``timeouts`` are not positive durations."""
 
     code = ErrorCode.TIMEOUTS_INVALID
+
+
+class CheckpointInvalidError(FunctionDefinitionError):
+    """A function's ``checkpoint`` is not a usable Checkpoint."""
+
+    code = ErrorCode.CHECKPOINT_INVALID
 
 
 class InvokeFailedError(WeirError):

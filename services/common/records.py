@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 from weir.functions.protocol import (
     CompleteResponse,
+    DoneStep,
     ErrorInfo,
     FailedResponse,
     PlannedResponse,
@@ -72,6 +73,13 @@ class StartRun(_Record):
     ts: int = Field(default_factory=now_ms)
 
 
+class StepDone(_Record):
+    """A step some call of the task finished on its way (a checkpoint of several steps)."""
+
+    step: DoneStep
+    attempts: int = Field(ge=1, description="Calls it took, the one that finished it included.")
+
+
 class TaskOutcome(_Record):
     """A worker's final answer to one task, after its own retries."""
 
@@ -79,7 +87,14 @@ class TaskOutcome(_Record):
     run_id: str
     seq: int = Field(description="The task's seq: the router ignores outcomes of old tasks.")
     target_step: str | None = None
-    attempts: int = Field(ge=1, description="Calls the worker made for this task.")
+    done: list[StepDone] = Field(
+        default_factory=list,
+        description="Steps finished before the response, in order: recorded first. "
+        "The response's own 'done' is empty: these are every call's, gathered.",
+    )
+    attempts: int = Field(
+        ge=1, description="Calls the worker made for the response's unit of work."
+    )
     response: CompleteResponse | StepResponse | PlannedResponse | FailedResponse = Field(
         discriminator="outcome"
     )

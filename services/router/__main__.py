@@ -13,6 +13,7 @@ import sys
 
 import faust
 
+from services.common.loops import loop_factory
 from services.common.provision import ensure_topics, platform_topics, task_topic
 from services.common.topics import Topics
 from services.router.app import Router
@@ -62,7 +63,9 @@ def main() -> int:
     registry = HttpSchemaRegistry(settings.registry_url)
     emitter = Weir(app_id="weir-router", transport=f"kafka://{bootstrap}", registry=registry)
     router = Router(settings, index, EventDecoder(registry), emitter, wait_paths)
-    worker = faust.Worker(router.app, loglevel="INFO", quiet=True, loop=asyncio.get_event_loop())
+    loop = loop_factory()()
+    asyncio.set_event_loop(loop)
+    worker = faust.Worker(router.app, loglevel="INFO", quiet=True, loop=loop)
     try:
         worker.execute_from_commandline()
     finally:

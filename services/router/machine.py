@@ -136,6 +136,11 @@ def apply_outcome(state: RunState, outcome: TaskOutcome, env: Env | None = None)
     for warning in response.warnings:
         effects.history.append(history(state, "run.warning", warnings=[warning]))
 
+    # Steps the task's calls finished on the way come first, in their order. They
+    # are not progress by themselves: the call went on past them, so the rest of
+    # the answer already says what follows them.
+    for done in outcome.done:
+        record(state, effects, StepRecord(id=done.step.id, data=done.step.data), done.attempts)
     progress = False
     if isinstance(response, StepResponse):
         progress = _record_step(state, effects, response, outcome.attempts)

@@ -11,19 +11,11 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
 
+from services.common.loops import loop_factory
 from services.worker.worker import Worker
 from weir.errors import WeirError
 from weir.settings import get_settings
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    try:
-        import uvloop  # optional (the platform extra installs it): a faster loop
-    except ImportError:
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
 
 
 async def _serve(worker: Worker) -> None:
@@ -60,7 +52,7 @@ def main() -> int:
     except WeirError as exc:  # a bad setting: say which, without a traceback
         print(f"weir worker: {exc}", file=sys.stderr)
         return 2
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_serve(worker))
     return 0
 

@@ -14,6 +14,11 @@ schedule of :mod:`weir.functions.retry`, or exactly the ``retry_after`` the
 app asked for. A non-retryable error ends the task at once. The last answer
 is the task's outcome as it is; a transport failure becomes a ``failed``
 answer carrying its error, so the run fails with a code saying why.
+
+An answer may list steps its call finished before the rest (``done``, a
+checkpoint of several steps). They are progress: the worker keeps them for
+the outcome, adds them to the memo of any further attempt (so they never run
+again in this task), and counts attempts afresh for the unit after them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.common.records import HistoryRecord, HistoryType, Task, TaskOutcome, now_ms
+from services.common.records import (
+    HistoryRecord,
+    HistoryType,
+    StepDone,
+    Task,
+    TaskOutcome,
+    now_ms,
+)
 from services.worker.calls import AppAnswer, AppCaller, CallFailure, error_info
 from services.worker.url_policy import UrlPolicy
 from weir.errors import AppUnreachableError, AppUrlForbiddenError
@@ -35,6 +47,7 @@ from weir.functions.protocol import (
     ErrorInfo,
     FailedResponse,
     RunInfo,
+    StepRecord,
     StepResponse,
 )
 from weir.functions.retry import retry_delay
@@ -108,13 +121,24 @@ class TaskRunner:
         call_seconds = waited = 0.0
         failures = 0
         attempt = 0
+        done: list[StepDone] = []
+        memo = task.steps
         while True:
-            answer, seconds = await self._attempt(task, attempt)
+            answer, seconds = await self._attempt(task, attempt, memo)
             call_seconds += seconds
             if isinstance(answer, CallFailure):
                 failures += 1
-            elif isinstance(answer, StepResponse):
-                notes.step_started(answer.step.id)
+            else:
+                if answer.done:
+                    # No step.started for these: their step.completed (from the router)
+                    # follows at once, and a run is three history records lighter.
+                    for index, step in enumerate(answer.done):
+                        done.append(StepDone(step=step, attempts=attempt + 1 if index == 0 else 1))
+                    memo = memo + [StepRecord(id=s.id, data=s.data) for s in answer.done]
+                    attempt = 0  # the unit after them is new
+                    answer = answer.model_copy(update={"done": []})
+                if isinstance(answer, StepResponse):
+                    notes.step_started(answer.step.id)
             error = retryable_error(answer)
             if error is None or not error.retryable or attempt >= task.retries:
                 break
@@ -152,12 +176,15 @@ class TaskRunner:
             run_id=task.run_id,
             seq=task.seq,
             target_step=task.target_step,
+            done=done,
             attempts=attempt + 1,
             response=response,
         )
         return Execution(outcome, call_seconds, waited, failures)
 
-    async def _attempt(self, task: Task, attempt: int) -> tuple[AppAnswer | CallFailure, float]:
+    async def _attempt(
+        self, task: Task, attempt: int, memo: list[StepRecord]
+    ) -> tuple[AppAnswer | CallFailure, float]:
         # The URL is judged on every attempt: a host that did not resolve may resolve
         # later, and one that moved to a private address must not be called then.
         try:
@@ -171,7 +198,7 @@ class TaskRunner:
             target_step=task.target_step,
             event=task.event,
             run=RunInfo(id=task.run_id, attempt=attempt),
-            steps=task.steps,
+            steps=memo,
         )
         report = await self.caller.call(task.url, request)
         return report.result, report.seconds

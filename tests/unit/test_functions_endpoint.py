@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from weir.errors import ConfigError, ErrorCode
 from weir.functions import Context, Step
+from weir.functions.checkpoint import EVERY_STEP
 from weir.functions.endpoint import Endpoint, Reply
 from weir.functions.function import Function, define_function
 from weir.functions.protocol import CallRequest, RunInfo, parse_call_response
@@ -30,7 +31,10 @@ async def greet(ctx: Context[Any], step: Step) -> str:
     return str(await step.run("hello", lambda: "hi"))
 
 
-GREET = define_function(id="greet", name=None, trigger="ep/hello", handler=greet, retries=1)
+# One step per call, so an answer is the step's (206) and the handler ran once per call.
+GREET = define_function(
+    id="greet", name=None, trigger="ep/hello", handler=greet, retries=1, checkpoint=EVERY_STEP
+)
 
 
 def settings(**values: Any) -> Settings:

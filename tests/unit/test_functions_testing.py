@@ -183,7 +183,7 @@ def test_pre_recorded_steps_are_not_run() -> None:
 
 def test_a_run_that_never_settles_is_reported() -> None:
     async def handler(ctx: Context[Any], step: Step) -> None:
-        for i in range(50):
+        for i in range(500):  # with up to 20 steps per call: 25 calls
             await step.run(f"s{i}", lambda: None)
 
     with pytest.raises(RunLoopError):

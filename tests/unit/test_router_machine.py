@@ -192,3 +192,36 @@ def test_an_accepted_outcome_fences_its_task_and_a_stale_one_does_not() -> None:
     assert [(d.run_id, d.seq) for d in accepted.done] == [(state.run_id, 0)]
     stale = apply_outcome(state, _outcome(state, 0, step))
     assert stale.done == []
+
+
+def _with_done(outcome: TaskOutcome, *steps: tuple[str, int]) -> TaskOutcome:
+    done = [{"step": {"id": s, "name": s, "data": s.upper()}, "attempts": n} for s, n in steps]
+    return TaskOutcome.model_validate({**outcome.model_dump(mode="json"), "done": done})
+
+
+def test_steps_finished_on_the_way_are_recorded_before_the_answer() -> None:
+    state = _started()
+    outcome = _with_done(_outcome(state, 0, CompleteResponse(output=9)), ("a", 2), ("b", 1))
+    effects = apply_outcome(state, outcome)
+    assert [s.id for s in state.steps] == ["a", "b"]
+    assert [(h.type, h.step_id, h.attempt) for h in effects.history] == [
+        ("step.completed", "a", 2),
+        ("step.completed", "b", 1),
+        ("run.completed", None, None),
+    ]
+    assert (state.status, state.output, effects.tasks) == ("completed", 9, [])
+
+
+def test_steps_finished_before_a_sleep_do_not_call_the_app_again() -> None:
+    state = _started()
+    sleep = PlannedResponse(steps=[StepOp(id="nap", name="nap", op="sleep", opts={"seconds": 60})])
+    effects = apply_outcome(state, _with_done(_outcome(state, 0, sleep), ("a", 1)))
+    assert [s.id for s in state.steps] == ["a"]
+    assert (state.status, effects.tasks) == ("sleeping", [])
+
+
+def test_a_step_answer_after_finished_steps_calls_the_app_with_all_of_them() -> None:
+    state = _started()
+    step = StepResponse(step=StepResult(id="c", name="c", data=3))
+    effects = apply_outcome(state, _with_done(_outcome(state, 0, step), ("a", 1), ("b", 1)))
+    assert [[s.id for s in t.steps] for t in effects.tasks] == [["a", "b", "c"]]

@@ -18,6 +18,7 @@ from weir.errors import (
     WeirError,
 )
 from weir.functions import Context, Step, SyncStep
+from weir.functions.checkpoint import EVERY_STEP
 from weir.functions.execute import AnyResponse, execute
 from weir.functions.function import Function, define_function
 from weir.functions.limits import Limits
@@ -36,7 +37,12 @@ EVENT = {"name": "test/errors", "data": {}, "id": "e1", "ts": 1}
 
 def make(handler: Any) -> Function:
     return define_function(
-        id="errors-fn", name=None, trigger="test/errors", handler=handler, retries=4
+        id="errors-fn",
+        name=None,
+        trigger="test/errors",
+        handler=handler,
+        retries=4,
+        checkpoint=EVERY_STEP,  # one call's mechanics; checkpoints: test_steps_checkpoint.py
     )
 
 

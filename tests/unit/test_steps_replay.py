@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from weir.functions import Context, Step, SyncStep
+from weir.functions.checkpoint import EVERY_STEP
 from weir.functions.execute import AnyResponse, execute
 from weir.functions.function import Function, define_function
 from weir.functions.limits import Limits
@@ -27,7 +28,12 @@ EVENT = {"name": "test/replay", "data": {"n": 2}, "id": "e1", "ts": 1}
 
 def make(handler: Any, retries: int = 4) -> Function:
     return define_function(
-        id="replay-fn", name=None, trigger="test/replay", handler=handler, retries=retries
+        id="replay-fn",
+        name=None,
+        trigger="test/replay",
+        handler=handler,
+        retries=retries,
+        checkpoint=EVERY_STEP,  # one call's mechanics; checkpoints: test_steps_checkpoint.py
     )
 
 

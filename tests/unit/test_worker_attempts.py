@@ -163,3 +163,21 @@ def test_a_forbidden_url_is_refused_without_a_call_or_retry() -> None:
     assert isinstance(response, FailedResponse)
     assert (response.error.code, response.error.retryable) == ("app_url_forbidden", False)
     assert (execution.outcome.attempts, calls, recorder.sleeps) == (1, [], [])
+
+
+def test_steps_a_call_finished_are_kept_and_never_sent_to_run_again() -> None:
+    error = {"name": "E", "message": "flaky", "retryable": True}
+    done = [{"id": "a", "name": "a", "data": 1}, {"id": "b", "name": "b", "data": 2}]
+    first = {**step(error=error), "done": done}  # a and b finished, then s failed
+    execution, recorder, calls = run([failed(), first, step(data=3)])
+    outcome = execution.outcome
+    # The first call failed; the second finished a and b (its attempt 1), then s failed.
+    assert [(d.step.id, d.attempts) for d in outcome.done] == [("a", 2), ("b", 1)]
+    # Attempts count afresh for s: its retry is its attempt 1, and a, b are memoized.
+    assert [c.run.attempt for c in calls] == [0, 1, 1]
+    assert [[s.id for s in c.steps] for c in calls] == [[], [], ["a", "b"]]
+    response = outcome.response
+    assert isinstance(response, StepResponse)
+    assert (response.step.data, response.done, outcome.attempts) == (3, [], 2)
+    started = [r.step_id for r in recorder.history if r.type == "step.started"]
+    assert started == ["s"]  # a and b are recorded at once: their started would say nothing

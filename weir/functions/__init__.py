@@ -3,7 +3,7 @@
 This package owns everything the user's app does for a function run:
 
 - defining functions and their triggers (``function``, ``triggers``,
-  ``filters``, ``cron``, ``cancellation``, ``timeouts``, ``config``),
+  ``filters``, ``cron``, ``cancellation``, ``timeouts``, ``checkpoint``, ``config``),
   registered with the platform as :class:`FunctionConfig` JSON;
 - the step API handlers call (``step``, ``invoke``) and the replay that
   memoizes step results by id (``replay``, ``execute``);
@@ -18,6 +18,7 @@ Signatures are in :mod:`weir.signing`; the FastAPI/Starlette adapter is
 
 from weir.errors import NonRetriableError, RetryAfterError, StepError
 from weir.functions.cancellation import CancelOn
+from weir.functions.checkpoint import Checkpoint
 from weir.functions.config import CancelConfig, FunctionConfig, TimeoutsConfig, TriggerConfig
 from weir.functions.context import Context
 from weir.functions.cron import CronSchedule
@@ -31,6 +32,7 @@ from weir.functions.triggers import Cron, Trigger
 __all__ = [
     "CancelConfig",
     "CancelOn",
+    "Checkpoint",
     "Context",
     "Cron",
     "CronSchedule",

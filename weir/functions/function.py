@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from weir.errors import FunctionDefinitionError, TriggerInvalidError
 from weir.functions.cancellation import CancelOn, resolve_cancel_on
+from weir.functions.checkpoint import Checkpoint, resolve_checkpoint
 from weir.functions.config import (
     FUNCTION_FAILED_EVENT,
     FunctionConfig,
@@ -50,8 +51,11 @@ class Function:
         handler: Handler,
         triggers: list[ResolvedTrigger],
         failure_handler: Function | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.config = config
+        # App-side only: how many fast steps a call runs before answering.
+        self.checkpoint = checkpoint or Checkpoint()
         self.handler = handler
         self.triggers = triggers
         self.failure_handler = failure_handler
@@ -119,6 +123,7 @@ def define_function(
     cron: str | Sequence[str] | None = None,
     cancel_on: CancelOn | Sequence[CancelOn | Mapping[str, Any]] | None = None,
     timeouts: Timeouts | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Function:
     """A validated :class:`Function` (FunctionDefinitionError and subclasses if not).
 
@@ -131,6 +136,7 @@ def define_function(
         raise TriggerInvalidError("filter= applies to event triggers; this function has only cron")
     cancel_configs = resolve_cancel_on(cancel_on)
     timeouts_config = resolve_timeouts(timeouts)
+    checkpoint = resolve_checkpoint(checkpoint)
     retries = check_retries(retries)
     label = name or str(getattr(handler, "__name__", function_id))
     failure = None
@@ -148,7 +154,7 @@ def define_function(
         cancel_on=cancel_configs,
         timeouts=timeouts_config,
     )
-    return Function(config, checked, triggers, failure)
+    return Function(config, checked, triggers, failure, checkpoint)
 
 
 def _trigger_specs(

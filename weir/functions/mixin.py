@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from weir.errors import FunctionDefinitionError
 from weir.functions.cancellation import CancelOn
+from weir.functions.checkpoint import Checkpoint
 from weir.functions.config import DEFAULT_RETRIES, slugify
 from weir.functions.function import Function, Handler, define_function
 from weir.functions.timeouts import Timeouts
@@ -43,6 +44,7 @@ class FunctionsMixin:
         cron: str | Sequence[str] | None = None,
         cancel_on: CancelOnSpec | None = None,
         timeouts: Timeouts | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> Callable[[Handler], Function]:
         """Decorate a handler ``(ctx, step)`` (async or not) into a durable function.
 
@@ -70,6 +72,7 @@ class FunctionsMixin:
                 cron=cron,
                 cancel_on=cancel_on,
                 timeouts=timeouts,
+                checkpoint=checkpoint,
             )
             self._add_function(made)
             return made
@@ -88,6 +91,7 @@ class FunctionsMixin:
         cron: str | Sequence[str] | None = None,
         cancel_on: CancelOnSpec | None = None,
         timeouts: Timeouts | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> Function:
         """The zero-config form: ``create_function("Send welcome email", "app/user.created", h)``.
 
@@ -106,6 +110,7 @@ class FunctionsMixin:
             cron=cron,
             cancel_on=cancel_on,
             timeouts=timeouts,
+            checkpoint=checkpoint,
         )
         self._add_function(made)
         return made

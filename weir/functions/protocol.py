@@ -132,27 +132,47 @@ class RunWarning(_Model):
     message: str
 
 
+class DoneStep(_Model):
+    """A step a call executed and finished before going on to the next (its output)."""
+
+    id: str
+    name: str
+    data: JsonValue = None
+
+
+def _done_field() -> Any:
+    return Field(
+        default_factory=list,
+        description="Steps this call executed and finished before the rest of this answer, "
+        "in order (a checkpoint of several steps); each is recorded as it is.",
+    )
+
+
 class CompleteResponse(_Model):
     outcome: Literal["complete"] = "complete"
     output: JsonValue = None
+    done: list[DoneStep] = _done_field()
     warnings: list[RunWarning] = Field(default_factory=list)
 
 
 class StepResponse(_Model):
     outcome: Literal["step"] = "step"
     step: StepResult
+    done: list[DoneStep] = _done_field()
     warnings: list[RunWarning] = Field(default_factory=list)
 
 
 class PlannedResponse(_Model):
     outcome: Literal["planned"] = "planned"
     steps: list[StepOp] = Field(min_length=1)
+    done: list[DoneStep] = _done_field()
     warnings: list[RunWarning] = Field(default_factory=list)
 
 
 class FailedResponse(_Model):
     outcome: Literal["failed"] = "failed"
     error: ErrorInfo
+    done: list[DoneStep] = _done_field()
     warnings: list[RunWarning] = Field(default_factory=list)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,8 @@ class Replay:
     target_reached: bool = False
     execution: asyncio.Future[None] | None = None
     changed: asyncio.Event | None = None
+    step_seconds: float = 0.0  # how long the executed step's function ran
+    _step_began: float = 0.0
     _last_position: dict[Hashable, int] = field(default_factory=dict)
     _state_bytes: int | None = None
 
@@ -170,6 +173,7 @@ class Replay:
             )
 
     def begin_execution(self, step_id: str) -> contextvars.Token[str | None]:
+        self._step_began = time.perf_counter()
         return _executing_step.set(step_id)
 
     def end_execution(
@@ -177,6 +181,7 @@ class Replay:
     ) -> None:
         """The step finished (``result``) or was aborted by a BaseException (None)."""
         _executing_step.reset(token)
+        self.step_seconds = time.perf_counter() - self._step_began
         self.result = result
         self.aborted = result is None
         self.stopped = True

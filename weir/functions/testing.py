@@ -227,6 +227,9 @@ class _Driver:
             self.result.warnings.extend(
                 w for w in response.warnings if w not in self.result.warnings
             )
+            for done in response.done:  # finished on the way: recorded like a step answer
+                self.result.executions[done.id] += 1
+                self._record(StepRecord(id=done.id, data=done.data), target)
             if isinstance(response, CompleteResponse):
                 self.result.status, self.result.output = "completed", response.output
                 return self.result

@@ -20,7 +20,16 @@ import uvicorn
 from fastapi import FastAPI
 
 import weir.fastapi
-from weir import CancelOn, Context, CronTick, NonRetriableError, Step, Timeouts, Weir
+from weir import (
+    CancelOn,
+    Checkpoint,
+    Context,
+    CronTick,
+    NonRetriableError,
+    Step,
+    Timeouts,
+    Weir,
+)
 from weir.errors import StepError
 from weir.settings import get_settings
 
@@ -232,6 +241,9 @@ async def timed(ctx: Context[Any], step: Step) -> None:
 
 
 client.create_function("Timed", "bench/timed", timed)
+# The same steps with every step its own call: each step's result goes through
+# the platform (results topic, router, task topic, worker) before the next call.
+client.create_function("Stepwise", "bench/stepwise", timed, checkpoint=Checkpoint(max_steps=1))
 
 
 # bench/waits_timers.py seeds runs of these two straight into the router's state
