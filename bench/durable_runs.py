@@ -51,11 +51,11 @@ def marks(path: Path) -> dict[str, list[tuple[str, float, str]]]:
     return by_run
 
 
-def wait_calls(path: Path, run_ids: list[str], calls: int, timeout: float) -> None:
-    """Until every run's handler was called ``calls`` times (reads only what the app
-    appended since the last look: the bench shares the two cores it measures)."""
+def wait_ends(path: Path, run_ids: list[str], timeout: float) -> None:
+    """Until every run's handler reached its end (reads only what the app appended
+    since the last look: the bench shares the two cores it measures)."""
     deadline = time.monotonic() + timeout
-    missing = dict.fromkeys(run_ids, calls)
+    missing = set(run_ids)
     offset = 0
     while time.monotonic() < deadline:
         with path.open("rb") as log:
@@ -65,10 +65,8 @@ def wait_calls(path: Path, run_ids: list[str], calls: int, timeout: float) -> No
         offset += len(complete)
         for line in complete.decode().splitlines():
             kind, run_id, *_ = line.split(" ")
-            if kind == "call" and run_id in missing:
-                missing[run_id] -= 1
-                if missing[run_id] <= 0:
-                    del missing[run_id]
+            if kind == "end":
+                missing.discard(run_id)
         if not missing:
             return
         time.sleep(1.0)
@@ -82,16 +80,16 @@ Marks = dict[str, list[tuple[str, float, str]]]
 
 
 def transitions_of(seen: Marks, run_ids: list[str]) -> list[float]:
-    """ms from each step's end to the next call of its run's handler."""
+    """ms from each step's end to the handler having its result: in the same call
+    (the call went on), or replayed in the next call."""
     gaps = []
     for run_id in run_ids:
         events = sorted(seen[run_id], key=lambda m: m[1])
-        calls = [at for kind, at, _ in events if kind == "call"]
-        for kind, at, _ in events:
+        for kind, at, name in events:
             if kind == "step":
-                later = [c for c in calls if c > at]
-                if later:
-                    gaps.append((later[0] - at) * 1000)
+                back = [t for k, t, n in events if k == "back" and n == name and t >= at]
+                if back:
+                    gaps.append((back[0] - at) * 1000)
     return gaps
 
 
@@ -126,7 +124,7 @@ def latency_phase(
                     stepwise.append(run_id_for(answer.json()["ids"][0], "durable", "stepwise"))
             n += 1
     run_ids = list(accepted)
-    wait_calls(timing, run_ids + stepwise, 4, timeout=120)
+    wait_ends(timing, run_ids + stepwise, timeout=120)
     seen = marks(timing)
     first_call = []
     for run_id in run_ids:
@@ -210,7 +208,7 @@ def throughput_phase(
             answer.raise_for_status()
             run_ids += [run_id_for(i, "durable", function) for i in answer.json()["ids"]]
     sent = time.time() - began
-    wait_calls(timing, run_ids, 4, timeout=600)
+    wait_ends(timing, run_ids, timeout=600)
     cpu = {part: cpu_seconds(pid) - cpu_before[part] for part, pid in pids.items()}
     ended = ended_at(platform, set(run_ids))
     elapsed = max(ended.values()) / 1000 - began

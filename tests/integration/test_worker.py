@@ -35,6 +35,7 @@ from tests.integration.test_worker_app import (
     FUNCTIONS,
     HITS,
     KEY,
+    RAN,
     RETRY_AFTER_SECONDS,
     AppServer,
     Concurrency,
@@ -214,6 +215,26 @@ def test_retry_after_replaces_the_schedule(harness: Harness) -> None:
     assert RETRY_AFTER_SECONDS - 0.05 <= delay <= RETRY_AFTER_SECONDS  # no jitter
     [gap] = gaps([t for t, _ in CALLS[run_id]])
     assert delay - 0.01 <= gap <= delay + LATE
+
+
+def test_steps_a_call_went_on_past_are_kept_across_a_retry_and_never_run_again(
+    harness: Harness,
+) -> None:
+    run_id = unique("run")
+    harness.send(make_task("chained", run_id, harness.app.endpoint))
+    [outcome] = harness.reader.wait_outcomes(run_id)
+    # Call 1: a done, b failed. Call 2 (b's retry) had a in its records: b done, then
+    # the handler completed. One outcome for the task carries both steps.
+    assert [(d.step.id, d.step.data, d.attempts) for d in outcome.done] == [
+        ("a", 1, 1),
+        ("b", "ok", 2),
+    ]
+    assert isinstance(outcome.response, CompleteResponse)
+    assert (outcome.response.output, outcome.attempts) == ({"a": 1, "b": "ok"}, 1)
+    assert (RAN[run_id, "a"], RAN[run_id, "b"]) == (1, 2)
+    assert [attempt for _, attempt in CALLS[run_id]] == [0, 1]
+    [retrying] = harness.history(run_id, "step.retrying", 1)
+    assert (retrying.step_id, retrying.attempt) == ("b", 1)
 
 
 def test_a_call_that_outlives_the_timeout_is_retried_then_fails_as_app_timeout(

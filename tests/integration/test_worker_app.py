@@ -29,6 +29,7 @@ from tests.support.uvicorn_thread import ServerThread
 from weir.errors import NonRetriableError, RetryAfterError
 from weir.fastapi import serve
 from weir.functions import Context, Step
+from weir.functions.checkpoint import EVERY_STEP
 from weir.functions.mixin import FunctionsMixin
 from weir.functions.protocol import CompleteResponse, StepRecord
 from weir.settings import Settings
@@ -56,7 +57,8 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@client.function(id="three-steps", trigger="wt/go", retries=2)
+# One step per call: these tests hand the worker one task per step.
+@client.function(id="three-steps", trigger="wt/go", retries=2, checkpoint=EVERY_STEP)
 async def three_steps(ctx: Context[Any], step: Step) -> dict[str, int]:
     note(ctx)
     a = await step.run("a", add, 1, 0)
@@ -81,7 +83,7 @@ async def non_retriable(ctx: Context[Any], step: Step) -> None:
     await step.run("charge", refuse)
 
 
-@client.function(id="retry-after", trigger="wt/go", retries=2)
+@client.function(id="retry-after", trigger="wt/go", retries=2, checkpoint=EVERY_STEP)
 async def retry_after(ctx: Context[Any], step: Step) -> str:
     note(ctx)
 
@@ -92,6 +94,29 @@ async def retry_after(ctx: Context[Any], step: Step) -> str:
 
     result: str = await step.run("limited", later)
     return result
+
+
+RAN: dict[tuple[str, str], int] = defaultdict(int)  # (run id, step) -> executions
+
+
+def ran(ctx: Context[Any], step_id: str) -> int:
+    RAN[ctx.run_id, step_id] += 1
+    return RAN[ctx.run_id, step_id]
+
+
+def flaky(ctx: Context[Any]) -> str:
+    if ran(ctx, "b") == 1:
+        raise RuntimeError("the first attempt of b fails")
+    return "ok"
+
+
+@client.function(id="chained", trigger="wt/go", retries=2)
+async def chained(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    """Default checkpoint: a's call goes on to b, which fails once."""
+    note(ctx)
+    a = await step.run("a", ran, ctx, "a")
+    b = await step.run("b", flaky, ctx)
+    return {"a": a, "b": b}
 
 
 @client.function(id="sleeper", trigger="wt/go", retries=1)
@@ -124,7 +149,16 @@ async def busy(ctx: Context[Any], step: Step) -> str:
     return "done"
 
 
-FUNCTIONS = ["three-steps", "raises", "non-retriable", "retry-after", "sleeper", "noop", "busy"]
+FUNCTIONS = [
+    "three-steps",
+    "raises",
+    "non-retriable",
+    "retry-after",
+    "chained",
+    "sleeper",
+    "noop",
+    "busy",
+]
 
 
 def build_app(settings: Settings) -> FastAPI:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from weir.errors import ErrorCode, WeirError
 from weir.functions import Checkpoint, Context, Step, SyncStep
@@ -30,6 +31,14 @@ from weir.functions.protocol import (
 from weir.testing import run_function
 
 EVENT = {"name": "test/checkpoint", "data": {}, "id": "e1", "ts": 1}
+
+
+class Quote(BaseModel):
+    cents: int
+
+
+def quote() -> Quote:
+    return Quote(cents=5)
 
 
 def make(handler: Any, checkpoint: Checkpoint | None = None) -> Function:
@@ -234,3 +243,34 @@ def test_checkpoint_must_be_a_checkpoint() -> None:
     with pytest.raises(WeirError) as excinfo:
         make(handler, "fast")  # type: ignore[arg-type]
     assert excinfo.value.code == ErrorCode.CHECKPOINT_INVALID
+
+
+def test_the_handler_goes_on_in_place_and_gets_each_result_as_a_replay_would() -> None:
+    entered: list[int] = []
+    got: list[Any] = []
+
+    async def handler(ctx: Context[Any], step: Step) -> None:
+        entered.append(1)
+        got.append(await step.run("pair", lambda: (1, 2)))
+        got.append(await step.run("price", quote))
+
+    function = make(handler)
+    answer = call(function)
+    assert isinstance(answer, CompleteResponse)
+    assert entered == [1]  # one pass through the handler for the whole call
+    assert got == [[1, 2], Quote(cents=5)]  # JSON forms, typed by the return annotation
+    # A later call that replays the same steps from their records sees the same values.
+    got.clear()
+    call(function, [StepRecord(id=s.id, data=s.data) for s in answer.done])
+    assert got == [[1, 2], Quote(cents=5)]
+
+
+def test_the_step_limit_counts_steps_a_call_went_on_past() -> None:
+    async def handler(ctx: Context[Any], step: Step) -> None:
+        for i in range(10):
+            await step.run(f"s{i}", lambda: None)
+
+    answer = call(make(handler), limits=Limits(steps_per_run=3))
+    assert done_ids(answer) == ["s0", "s1", "s2"]
+    assert answer.outcome == "failed"
+    assert answer.error.code == ErrorCode.RUN_TOO_MANY_STEPS  # type: ignore[union-attr]

@@ -29,6 +29,14 @@ class Context(Generic[E]):
     logger: logging.LoggerAdapter[logging.Logger]
 
 
+def start_new_unit(ctx: Context[Any]) -> None:
+    """The call went on past a step: what runs next is a new unit's first attempt.
+
+    ``ctx`` is frozen for the handler; only the call's driver moves it on.
+    """
+    object.__setattr__(ctx, "attempt", 0)
+
+
 class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
     """Tags records with the run and drops them while the handler is only replaying."""
 

@@ -10,10 +10,11 @@ new step), then decides: a single new ``run`` step executes now; anything
 else is reported as planned. A sync handler runs in a worker thread and
 reaches its steps one at a time.
 
-A call that executed a step successfully may go on: under the function's
-:class:`~weir.functions.checkpoint.Checkpoint` it replays the handler again
-with that result memoized, as the platform's next call would, and its answer
-lists the steps finished on the way (``done``).
+A step executed successfully may let the call go on, under the function's
+:class:`~weir.functions.checkpoint.Checkpoint`: the step returns its result
+to the handler (in its JSON form, as a later replay would) and the driver
+follows the handler to its next step. The answer lists those steps as
+``done``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from weir.errors import EventInvalidError
-from weir.functions.context import Context, ReplayAwareLogger
+from weir.functions.context import Context, ReplayAwareLogger, start_new_unit
 from weir.functions.events import decode_event
 from weir.functions.function import AsyncHandler, Function, SyncHandler
 from weir.functions.interrupt import StepInterrupt
@@ -32,12 +33,8 @@ from weir.functions.limits import Limits
 from weir.functions.protocol import (
     CallRequest,
     CompleteResponse,
-    DoneStep,
     FailedResponse,
     PlannedResponse,
-    RunInfo,
-    RunWarning,
-    StepRecord,
     StepResponse,
 )
 from weir.functions.replay import Replay
@@ -64,49 +61,12 @@ class _Ended:
 
 
 async def execute(function: Function, request: CallRequest, *, limits: Limits) -> AnyResponse:
-    """Replay ``function`` for ``request`` and return the answer for the worker.
-
-    After a step that succeeded, the call goes on while the function's
-    checkpoint allows (never from a targeted call: a parallel branch's other
-    steps are executing elsewhere at the same time).
-    """
-    step_seconds = 0.0
-    done: list[DoneStep] = []
-    warnings: list[RunWarning] = []
-    while True:
-        answer, seconds = await _execute_once(function, request, limits)
-        step_seconds += seconds
-        warnings += [w for w in answer.warnings if w.code not in {x.code for x in warnings}]
-        step = answer.step if isinstance(answer, StepResponse) else None
-        if (
-            step is None
-            or step.error is not None
-            or request.target_step is not None
-            or not function.checkpoint.goes_on(len(done) + 1, step_seconds)
-        ):
-            break
-        done.append(DoneStep(id=step.id, name=step.name, data=step.data))
-        request = request.model_copy(
-            update={
-                "steps": [*request.steps, StepRecord(id=step.id, data=step.data)],
-                "run": RunInfo(id=request.run.id, attempt=0),
-            }
-        )
-    if not done and warnings == answer.warnings:
-        return answer
-    return answer.model_copy(update={"done": done, "warnings": warnings})
-
-
-async def _execute_once(
-    function: Function, request: CallRequest, limits: Limits
-) -> tuple[AnyResponse, float]:
-    """One replay of the handler: the answer a call without checkpoints would give, and
-    how long the step it executed (if any) ran."""
-    replay = Replay(request, limits)
+    """Replay ``function`` for ``request`` and return the answer for the worker."""
+    replay = Replay(request, limits, function.checkpoint)
     try:
         event = decode_event(request.event, function.event_type_for(_event_name(request)))
     except EventInvalidError as exc:
-        return FailedResponse(error=error_info(exc, retryable=False)), 0.0
+        return FailedResponse(error=error_info(exc, retryable=False))
     ctx = Context(
         event=event,
         run_id=request.run.id,
@@ -114,11 +74,13 @@ async def _execute_once(
         attempt=request.run.attempt,
         logger=ReplayAwareLogger(request.run.id, function.id, lambda: replay.replaying),
     )
+    replay.on_done = lambda: start_new_unit(ctx)
     if function.is_async:
         ended = await _drive_async(function, ctx, replay)
     else:
         ended = await _drive_sync(function, ctx, replay)
-    return _answer(function, replay, ended), replay.step_seconds
+    answer = _answer(function, replay, ended)
+    return answer.model_copy(update={"done": replay.done}) if replay.done else answer
 
 
 def _event_name(request: CallRequest) -> str:
@@ -135,7 +97,9 @@ async def _drive_async(function: Function, ctx: Context[Any], replay: Replay) ->
         while True:
             if replay.execution is not None:
                 await replay.execution
-                break
+                if replay.stopped:
+                    break
+                continue  # the step is done and the handler went on: follow it
             if task.done():
                 break
             waiter = asyncio.ensure_future(changed.wait())

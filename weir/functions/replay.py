@@ -3,7 +3,9 @@
 A call replays the handler from the top. Each step the handler reaches is
 either *recorded* (its result comes from the request and returns at once) or
 *new*. The replay stops at new steps: it executes one (and reports its
-result) or reports them all as planned. :class:`Replay` keeps that
+result) or reports them all as planned. A step executed successfully may
+instead let the call go on (the function's checkpoint): it is kept as
+*done*, memoized like a recorded step, and the handler continues. :class:`Replay` keeps that
 bookkeeping and the run's limits; :mod:`weir.functions.step` is the API the
 handler calls, :mod:`weir.functions.execute` drives the handler.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +31,17 @@ from weir.errors import (
     StepOutputTooLargeError,
     TooManyStepsError,
 )
+from weir.functions.checkpoint import Checkpoint
 from weir.functions.interrupt import StepInterrupt
 from weir.functions.limits import Limits
-from weir.functions.protocol import CallRequest, RunWarning, StepOp, StepRecord, StepResult
+from weir.functions.protocol import (
+    CallRequest,
+    DoneStep,
+    RunWarning,
+    StepOp,
+    StepRecord,
+    StepResult,
+)
 from weir.functions.serialization import json_size
 from weir.functions.step_ids import StepIds
 
@@ -54,6 +64,7 @@ class Reached:
 class Replay:
     request: CallRequest
     limits: Limits
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
     records: dict[str, StepRecord] = field(init=False)
     positions: dict[str, int] = field(init=False)
     ids: StepIds = field(default_factory=StepIds)
@@ -69,7 +80,9 @@ class Replay:
     target_reached: bool = False
     execution: asyncio.Future[None] | None = None
     changed: asyncio.Event | None = None
-    step_seconds: float = 0.0  # how long the executed step's function ran
+    done: list[DoneStep] = field(default_factory=list)  # executed, then the call went on
+    on_done: Callable[[], None] | None = None  # told when the call goes on past a step
+    step_seconds: float = 0.0  # how long the executed steps' functions ran, in all
     _step_began: float = 0.0
     _last_position: dict[Hashable, int] = field(default_factory=dict)
     _state_bytes: int | None = None
@@ -178,15 +191,43 @@ class Replay:
 
     def end_execution(
         self, token: contextvars.Token[str | None], result: StepResult | None
-    ) -> None:
-        """The step finished (``result``) or was aborted by a BaseException (None)."""
+    ) -> bool:
+        """The step finished (``result``) or was aborted by a BaseException (None).
+
+        True when the call goes on: the step succeeded, the call is not
+        targeted and the checkpoint allows another step, so its result is
+        kept as done (and memoized) and the handler continues. Otherwise the
+        call stops with this step's answer.
+        """
         _executing_step.reset(token)
-        self.step_seconds = time.perf_counter() - self._step_began
-        self.result = result
-        self.aborted = result is None
-        self.stopped = True
-        if self.execution is not None and not self.execution.done():
-            self.execution.set_result(None)
+        self.step_seconds += time.perf_counter() - self._step_began
+        execution, self.execution = self.execution, None
+        goes_on = (
+            result is not None
+            and result.error is None
+            and self.target is None
+            and self.checkpoint.goes_on(len(self.done) + 1, self.step_seconds)
+        )
+        if goes_on:
+            assert result is not None
+            self._keep_done(result)
+        else:
+            self.result = result
+            self.aborted = result is None
+            self.stopped = True
+        if execution is not None and not execution.done():
+            execution.set_result(None)
+        return goes_on
+
+    def _keep_done(self, result: StepResult) -> None:
+        self.done.append(DoneStep(id=result.id, name=result.name, data=result.data))
+        self.records[result.id] = StepRecord(id=result.id, data=result.data)
+        self.visited.add(result.id)
+        self.reached.clear()
+        if self._state_bytes is not None:
+            self._state_bytes += json_size(self.records[result.id].model_dump(mode="json"))
+        if self.on_done is not None:
+            self.on_done()
 
     # -- stopping -------------------------------------------------------------
 

@@ -165,7 +165,7 @@ class Step(_StepBase):
             return value
         op = StepOp(id=sid, name=step_id, op="run")
         await self._reach(op)
-        # Released to execute: this call runs exactly this step, then stops.
+        # Released to execute: this call runs this step, then stops or goes on.
         token = replay.begin_execution(sid)
         result: StepResult | None = None  # stays None if a BaseException aborts the step
         try:
@@ -178,7 +178,10 @@ class Step(_StepBase):
             else:
                 result = self._finish(op, annotation, output)
         finally:
-            replay.end_execution(token, result)
+            goes_on = replay.end_execution(token, result)
+        if goes_on:  # the call goes on: the handler gets the result as a replay would
+            assert result is not None
+            return from_json_value(result.data, annotation)
         raise StepInterrupt(f"step {sid!r} executed")
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
@@ -321,7 +324,10 @@ class SyncStep(_StepBase):
             else:
                 result = self._finish(op, annotation, output)
         finally:
-            replay.end_execution(token, result)
+            goes_on = replay.end_execution(token, result)
+        if goes_on:  # the call goes on: the handler gets the result as a replay would
+            assert result is not None
+            return from_json_value(result.data, annotation)
         raise StepInterrupt(f"step {sid!r} executed")
 
     def sleep(self, step_id: str, duration: Duration) -> None:
