@@ -22,6 +22,7 @@ Prints:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -94,7 +95,12 @@ def transitions_of(seen: Marks, run_ids: list[str]) -> list[float]:
 
 
 def latency_phase(
-    platform: Platform, timing: Path, rate: float, step_rate: float, seconds: float
+    platform: Platform,
+    timing: Path,
+    rate: float,
+    step_rate: float,
+    seconds: float,
+    broker_pid: int | None,
 ) -> None:
     """Single events at ``rate`` (the 3-step function, default checkpoint) and, between
     them, at ``step_rate`` (the same steps, every step its own call); the first
@@ -104,11 +110,16 @@ def latency_phase(
     stepwise: list[str] = []
     every = max(1, round(rate / step_rate)) if step_rate > 0 else 0
     interval = 1.0 / rate
+    pids = processes(platform, broker_pid)
+    cpu_before: dict[str, float] = {}
     with httpx.Client(base_url=platform.gateway_url, timeout=10) as http:
         began = time.perf_counter()
         n = 0
         while time.perf_counter() - began < seconds + WARM_UP_SECONDS:
             warming = time.perf_counter() - began < WARM_UP_SECONDS
+            if not warming and not cpu_before:
+                cpu_before = {part: cpu_seconds(pid) for part, pid in pids.items()}
+                cpu_before["bench"] = time.process_time()
             due = began + n * interval
             pause = due - time.perf_counter()
             if pause > 0:
@@ -123,6 +134,8 @@ def latency_phase(
                 if not warming:
                     stepwise.append(run_id_for(answer.json()["ids"][0], "durable", "stepwise"))
             n += 1
+    cpu = {part: cpu_seconds(pid) - cpu_before[part] for part, pid in pids.items()}
+    cpu["bench"] = time.process_time() - cpu_before["bench"]
     run_ids = list(accepted)
     wait_ends(timing, run_ids + stepwise, timeout=120)
     seen = marks(timing)
@@ -149,6 +162,8 @@ def latency_phase(
             f"   p99 {pct(through, 0.99):6.1f} ms"
         )
     hops(platform, accepted)
+    busy = ", ".join(f"{part} {100 * used / seconds:.0f}%" for part, used in cpu.items())
+    print(f"  CPU meanwhile (of one core): {busy}; total {100 * sum(cpu.values()) / seconds:.0f}%")
 
 
 def hops(platform: Platform, accepted: dict[str, float]) -> None:
@@ -160,12 +175,25 @@ def hops(platform: Platform, accepted: dict[str, float]) -> None:
     ]
     queued = {r.run_id: r.ts for r in records if r.type == "run.queued"}
     started = {r.run_id: r.ts for r in records if r.type == "run.started"}
-    route = [queued[r] - accepted[r] * 1000 for r in accepted if r in queued]
+    # When the router turned each event into a StartRun (its ts), on the results topic.
+    routed = {}
+    for m in read_to_end(
+        platform.env["WEIR_KAFKA_BOOTSTRAP"], platform.env["WEIR_TOPIC_PREFIX"] + "results"
+    ):
+        command = json.loads(m.value())
+        if command.get("kind") == "start" and command["run_id"] in accepted:
+            routed[command["run_id"]] = command["ts"]
+    to_route = [routed[r] - accepted[r] * 1000 for r in accepted if r in routed]
+    to_start = [queued[r] - routed[r] for r in accepted if r in routed and r in queued]
     dispatch = [started[r] - queued[r] for r in accepted if r in queued and r in started]
     print("  where the time goes (p50 / p99):")
     print(
-        f"    accepted -> router started the run (events topic, router, results topic, "
-        f"router): {statistics.median(route):5.1f} / {pct(route, 0.99):5.1f} ms"
+        f"    accepted -> router read the event (events topic, router): "
+        f"{statistics.median(to_route):5.1f} / {pct(to_route, 0.99):5.1f} ms"
+    )
+    print(
+        f"    -> router started the run (results topic, router): "
+        f"{statistics.median(to_start):5.1f} / {pct(to_start, 0.99):5.1f} ms"
     )
     print(
         f"    run queued -> worker picked the task up (task topic, worker): "
@@ -260,7 +288,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         timing = work / "timing.log"
         with Platform(bootstrap, work, DURABLE_APP_TIMING=str(timing)) as platform:
-            latency_phase(platform, timing, args.rate, args.step_rate, args.seconds)
+            latency_phase(platform, timing, args.rate, args.step_rate, args.seconds, broker.pid)
             throughput_phase(platform, timing, args.burst, "timed", broker.pid)
             if args.stepwise_burst:
                 throughput_phase(platform, timing, args.stepwise_burst, "stepwise", broker.pid)

@@ -24,10 +24,15 @@ Apply = Callable[[bytes | None, bytes | None], None]
 class TopicFollower:
     """Reads ``topic`` from the start and keeps following it."""
 
-    def __init__(self, bootstrap: str, topic: str, apply: Apply) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, apply: Apply, *, batch_ms: int | None = None
+    ) -> None:
+        """``batch_ms``: let the broker gather records for up to this long before it
+        answers a fetch (fewer, larger fetches; the view lags by as much)."""
         self.bootstrap = bootstrap
         self.topic = topic
         self.apply = apply
+        self.batch_ms = batch_ms
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
@@ -44,14 +49,15 @@ class TopicFollower:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"weir-follow-{self.topic}",  # required, never joined: assign()
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
+        config: dict[str, str | int | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": f"weir-follow-{self.topic}",  # required, never joined: assign()
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+        if self.batch_ms is not None:
+            config |= {"fetch.wait.max.ms": self.batch_ms, "fetch.min.bytes": 1 << 20}
+        consumer = Consumer(config)
         try:
             partitions = self._assign(consumer)
             at_end: set[int] = set()

@@ -21,6 +21,7 @@ from services.runs.fold import apply
 
 log = logging.getLogger("weir.runs")
 FINAL = frozenset({"completed", "failed", "cancelled"})
+VIEW_BATCH_MS = 100
 
 
 class RunView:
@@ -81,7 +82,9 @@ class RunFollower(TopicFollower):
     """Feeds a :class:`RunView` from the runs topic, in a daemon thread."""
 
     def __init__(self, bootstrap: str, topic: str, view: RunView) -> None:
-        super().__init__(bootstrap, topic, self._add)
+        # A busy platform writes several history records per run: read them in
+        # batches (the view may lag by that much) rather than fetch by fetch.
+        super().__init__(bootstrap, topic, self._add, batch_ms=VIEW_BATCH_MS)
         self.view = view
 
     def _add(self, _key: bytes | None, value: bytes | None) -> None:
