@@ -13,7 +13,7 @@ import sys
 
 import faust
 
-from services.common.loops import install_fast_policy
+from services.common.loops import install_fast_policy, share_the_gil_quickly
 from services.common.provision import ensure_topics, platform_topics, task_topic
 from services.common.topics import Topics
 from services.router.app import Router
@@ -63,6 +63,7 @@ def main() -> int:
     registry = HttpSchemaRegistry(settings.registry_url)
     emitter = Weir(app_id="weir-router", transport=f"kafka://{bootstrap}", registry=registry)
     router = Router(settings, index, EventDecoder(registry), emitter, wait_paths)
+    share_the_gil_quickly()
     install_fast_policy()  # Faust's consumer thread makes its own loop
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

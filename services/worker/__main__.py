@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 
-from services.common.loops import loop_factory
+from services.common.loops import loop_factory, share_the_gil_quickly
 from services.worker.worker import Worker
 from weir.errors import WeirError
 from weir.settings import get_settings
@@ -42,11 +42,10 @@ def main() -> int:
         level=settings.worker_log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # httpx logs every request at INFO: one line per call costs the worker real CPU.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     # httpx logs every request at INFO: one line per call, the worker's own
     # per-task line (DEBUG) says more.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    share_the_gil_quickly()  # the Kafka poll threads hand records to the loop
     try:
         worker = Worker(settings)
     except WeirError as exc:  # a bad setting: say which, without a traceback
