@@ -49,6 +49,17 @@ def _advance(run: dict[str, Any], status: str) -> None:
         run["status"] = status
 
 
+# Written by the worker, through another producer than the router's records: one
+# may land after the router already had the run sleep or wait, so these only
+# take a run out of "queued" and never overrule the router's suspension.
+_WORKER_KINDS = frozenset({"step.started", "step.retrying"})
+
+
+def _start(run: dict[str, Any]) -> None:
+    if run["status"] == "queued":
+        run["status"] = "running"
+
+
 def _step(run: dict[str, Any], step_id: str) -> dict[str, Any]:
     steps: list[dict[str, Any]] = run["steps"]
     for step in steps:
@@ -75,7 +86,7 @@ def apply(run: dict[str, Any] | None, record: HistoryRecord) -> dict[str, Any]:
     if kind == "run.queued":
         run["queued_at"] = min(run["queued_at"], record.ts)
     elif kind == "run.started":
-        _advance(run, "running")
+        _start(run)
     elif kind == "run.completed":
         _advance(run, "completed")
         run["output"] = record.data
@@ -93,7 +104,10 @@ def apply(run: dict[str, Any] | None, record: HistoryRecord) -> dict[str, Any]:
         step["status"] = step_status
         step["detail"] = record.data
     elif record.step_id is not None:
-        _advance(run, "running")
+        if kind in _WORKER_KINDS:
+            _start(run)
+        else:
+            _advance(run, "running")
         step = _step(run, record.step_id)
         if record.attempt is not None:
             step["attempts"] = max(step["attempts"], record.attempt)

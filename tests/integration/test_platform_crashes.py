@@ -30,7 +30,14 @@ def platform(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Platform]:
 
 
 @pytest.mark.timeout(600)
-def test_runs_survive_router_and_worker_kills(platform: Platform) -> None:
+@pytest.mark.parametrize(
+    "event_name",
+    [
+        "test/three",  # default checkpoint: the three steps share one call
+        "test/three-stepwise",  # every step its own call
+    ],
+)
+def test_runs_survive_router_and_worker_kills(platform: Platform, event_name: str) -> None:
     kills: list[str] = []
     failures: list[BaseException] = []
 
@@ -51,7 +58,7 @@ def test_runs_survive_router_and_worker_kills(platform: Platform) -> None:
     event_ids: list[str] = []
     try:
         while len(event_ids) < RUNS:
-            batch = [{"name": "test/three", "data": {"n": len(event_ids) + i}} for i in range(50)]
+            batch = [{"name": event_name, "data": {"n": len(event_ids) + i}} for i in range(50)]
             event_ids += platform.send(batch)
             time.sleep(0.4)
     finally:
@@ -80,7 +87,7 @@ def test_runs_survive_router_and_worker_kills(platform: Platform) -> None:
     assert set(counts) == set(recorded_at), "every recorded step executed at least once"
     repeated = sum(1 for n in counts.values() if n > 1)
     print(
-        f"\n{RUNS} runs, {len(counts)} steps, kills={kills}: "
+        f"\n{event_name}: {RUNS} runs, {len(counts)} steps, kills={kills}: "
         f"{repeated} steps executed more than once "
         f"({sum(n - 1 for n in counts.values())} extra executions), "
         f"router starts={platform.router.starts}, worker starts={platform.worker.starts}"

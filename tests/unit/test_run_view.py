@@ -47,6 +47,20 @@ def test_status_never_moves_back() -> None:
     assert run["status"] == "completed"
 
 
+def test_a_late_worker_record_does_not_wake_a_waiting_run() -> None:
+    view = RunView()
+    view.add(_rec("run.queued"))
+    view.add(_rec("step.waiting", step_id="w", data={"event": "a/b"}))
+    # The worker's records go through another producer and may land later.
+    view.add(_rec("run.started"))
+    view.add(_rec("step.started", step_id="w"))
+    run = view.run("r1")
+    assert run is not None
+    assert run["status"] == "waiting"
+    view.add(_rec("step.completed", step_id="w", data=None))  # the router resumed it
+    assert view.run("r1")["status"] == "running"  # type: ignore[index]
+
+
 def test_failed_step_and_run_keep_their_errors() -> None:
     view = RunView()
     error = ErrorInfo(name="ValueError", message="bad", retryable=False)

@@ -57,6 +57,10 @@ async def three_steps(ctx: Context[Any], step: Step) -> dict[str, Any]:
 
 
 client.create_function("Three steps", "test/three", three_steps)
+# The same with every step its own call (each recorded before the next starts).
+client.create_function(
+    "Three steps stepwise", "test/three-stepwise", three_steps, checkpoint=Checkpoint(max_steps=1)
+)
 
 
 async def fails_for_good(ctx: Context[Any], step: Step) -> None:
