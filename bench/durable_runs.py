@@ -4,7 +4,7 @@ Starts (or reuses) the local broker, then registry, gateway, router, worker
 and an app as separate processes (tests/support/platform.py), signed calls on.
 
     .venv/bin/python -m bench.durable_runs [--rate 200] [--step-rate 20] [--seconds 15]
-                                           [--burst 3000] [--stepwise-burst 0]
+                                           [--burst 3000] [--stepwise-burst 0] [--routers 1]
 
 Prints:
   accepted -> first call   p50/p99: the gateway's 200 for one event, to the app's
@@ -279,6 +279,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--burst", type=int, default=3000)
+    parser.add_argument("--routers", type=int, default=1, help="router processes")
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temporary folder)")
     args = parser.parse_args()
     broker = LocalBroker().start()
@@ -288,6 +289,10 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         timing = work / "timing.log"
         with Platform(bootstrap, work, DURABLE_APP_TIMING=str(timing)) as platform:
+            for _ in range(args.routers - 1):
+                platform.add_router()
+            if args.routers > 1:
+                time.sleep(10)  # the group rebalances and the tables recover
             latency_phase(platform, timing, args.rate, args.step_rate, args.seconds, broker.pid)
             throughput_phase(platform, timing, args.burst, "timed", broker.pid)
             if args.stepwise_burst:

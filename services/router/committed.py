@@ -18,7 +18,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _PATCHED = "_weir_read_committed"
 FETCH_MIN_BYTES = 64 * 1024
-FETCH_MAX_WAIT_MS = 4
+FETCH_MAX_WAIT_MS = 2
 
 
 def read_committed_consumers() -> None:
