@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from tests.support.calls import call_once
 from weir.errors import ErrorCode, WeirError
 from weir.functions import Checkpoint, Context, Step, SyncStep
-from weir.functions.execute import AnyResponse, execute
+from weir.functions.execute import AnyResponse
 from weir.functions.function import Function, define_function
 from weir.functions.limits import Limits
 from weir.functions.protocol import (
-    CallRequest,
     CompleteResponse,
     PlannedResponse,
-    RunInfo,
     StepRecord,
     StepResponse,
 )
@@ -60,14 +59,7 @@ def call(
     attempt: int = 0,
     limits: Limits | None = None,
 ) -> AnyResponse:
-    request = CallRequest(
-        function_id=function.id,
-        target_step=target,
-        event=EVENT,
-        run=RunInfo(id="run-1", attempt=attempt),
-        steps=list(steps),
-    )
-    return asyncio.run(execute(function, request, limits=limits or Limits()))
+    return call_once(function, EVENT, steps, target=target, attempt=attempt, limits=limits)
 
 
 def done_ids(answer: AnyResponse) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.calls import call_once
 from weir.errors import (
     ErrorCode,
     NonRetriableError,
@@ -19,15 +20,13 @@ from weir.errors import (
 )
 from weir.functions import Context, Step, SyncStep
 from weir.functions.checkpoint import EVERY_STEP
-from weir.functions.execute import AnyResponse, execute
+from weir.functions.execute import AnyResponse
 from weir.functions.function import Function, define_function
 from weir.functions.limits import Limits
 from weir.functions.protocol import (
-    CallRequest,
     CompleteResponse,
     ErrorInfo,
     FailedResponse,
-    RunInfo,
     StepRecord,
     StepResponse,
 )
@@ -49,10 +48,7 @@ def make(handler: Any) -> Function:
 def call(
     function: Function, steps: Sequence[StepRecord] = (), *, limits: Limits | None = None
 ) -> AnyResponse:
-    request = CallRequest(
-        function_id=function.id, event=EVENT, run=RunInfo(id="run-e"), steps=list(steps)
-    )
-    return asyncio.run(execute(function, request, limits=limits or Limits()))
+    return call_once(function, EVENT, steps, run_id="run-e", limits=limits)
 
 
 def failed_record(step_id: str, message: str = "card declined") -> StepRecord:

@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from tests.support.calls import call_once
 from weir.functions import Context, Step, SyncStep
 from weir.functions.checkpoint import EVERY_STEP
-from weir.functions.execute import AnyResponse, execute
+from weir.functions.execute import AnyResponse
 from weir.functions.function import Function, define_function
 from weir.functions.limits import Limits
 from weir.functions.protocol import (
-    CallRequest,
     CompleteResponse,
     PlannedResponse,
-    RunInfo,
     StepRecord,
     StepResponse,
 )
@@ -44,14 +43,7 @@ def call(
     target: str | None = None,
     limits: Limits | None = None,
 ) -> AnyResponse:
-    request = CallRequest(
-        function_id=function.id,
-        target_step=target,
-        event=EVENT,
-        run=RunInfo(id="run-1"),
-        steps=list(steps),
-    )
-    return asyncio.run(execute(function, request, limits=limits or Limits()))
+    return call_once(function, EVENT, steps, target=target, limits=limits)
 
 
 def ok(step_id: str, data: Any = None) -> StepRecord:
