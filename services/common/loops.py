@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 
 # How long a thread may hold the GIL while another waits for it. Each service
 # pairs its event loop with Kafka client threads (poll loops, Faust's consumer
 # loop); at Python's default 5 ms, a record handed from one to the other can
 # wait that long at every hop.
 GIL_SWITCH_SECONDS = 0.0005
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """What makes a new event loop for a service."""
-    try:
-        import uvloop  # optional (the platform extra installs it)
-    except ImportError:
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
 
 
 def install_fast_policy() -> None:
@@ -33,7 +23,7 @@ def install_fast_policy() -> None:
     ``asyncio.new_event_loop()``; only the policy reaches that one.
     """
     try:
-        import uvloop
+        import uvloop  # optional (the platform extra installs it)
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

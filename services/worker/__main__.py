@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 
-from services.common.loops import loop_factory, share_the_gil_quickly
+from services.common.loops import install_fast_policy, share_the_gil_quickly
 from services.worker.worker import Worker
 from weir.errors import WeirError
 from weir.settings import get_settings
@@ -46,12 +46,13 @@ def main() -> int:
     # per-task line (DEBUG) says more.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     share_the_gil_quickly()  # the Kafka poll threads hand records to the loop
+    install_fast_policy()
     try:
         worker = Worker(settings)
     except WeirError as exc:  # a bad setting: say which, without a traceback
         print(f"weir worker: {exc}", file=sys.stderr)
         return 2
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+    with asyncio.Runner() as runner:
         runner.run(_serve(worker))
     return 0
 
