@@ -46,7 +46,7 @@ from services.common.records import (
 )
 from services.common.topics import Topics
 from services.router import waits
-from services.router.committed import read_committed_consumers
+from services.router.committed import configure_consumers
 from services.router.decoding import EventDecoder
 from services.router.machine import (
     Effects,
@@ -114,7 +114,7 @@ class Router:
         self.wait_paths = wait_paths or WaitPaths(index)
         self.lookback_ms = int(settings.wait_lookback * 1000)
         self.producer = AckedProducer(settings.bootstrap_servers)
-        read_committed_consumers()  # aborted event lists must stay invisible
+        configure_consumers()  # aborted event lists stay invisible; fetches gather records
         datadir = Path(settings.router_datadir or (settings.home / "router")).resolve()
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(

@@ -21,8 +21,9 @@ FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 2
 
 
-def read_committed_consumers() -> None:
-    """Idempotent: patch Faust's aiokafka consumer factory once per process."""
+def configure_consumers() -> None:
+    """Idempotent: patch Faust's aiokafka consumer factory once per process, so its
+    consumers read committed records, in fetches of a few milliseconds."""
     if getattr(AIOKafkaConsumerThread, _PATCHED, False):
         return
     original = AIOKafkaConsumerThread._create_worker_consumer
