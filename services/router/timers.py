@@ -25,8 +25,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
+from services.common.partitions import partition_for
 from services.common.records import StartRun, Sweep, Wake, dumps, now_ms
 from services.router.run_state import derived_id
 from services.router.waits import WaitRow
@@ -55,7 +54,6 @@ class TimerLoop:
         self._cron_next: dict[tuple[str, str, str], int] = {}
         self._cron_first_pass = True
         self._schedules: dict[str, CronSchedule] = {}
-        self._partitioner = DefaultPartitioner()
 
     # -- fed by the agents ---------------------------------------------------------
 
@@ -195,9 +193,7 @@ class TimerLoop:
         return {tp.partition for tp in self.router.app.consumer.assignment() if tp.topic == results}
 
     def _partition(self, key: str) -> int:
-        count = self.router.topics.partitions
-        every = list(range(count))
-        return int(self._partitioner(key.encode(), every, every))
+        return partition_for(key.encode(), self.router.topics.partitions)
 
 
 def _dt(ms: int) -> datetime:
