@@ -67,13 +67,14 @@ def test_the_request_is_signed_and_a_signed_answer_is_accepted() -> None:
     assert CallRequest.model_validate_json(request.content) == REQUEST
 
 
-@pytest.mark.parametrize(
-    ("headers", "reason"),
-    [({}, "missing"), ({SIGNATURE_HEADER: SIGNER.sign(b"other")}, "does not match")],
-)
+@pytest.mark.parametrize(("sign_other", "reason"), [(False, "missing"), (True, "does not match")])
 def test_an_answer_that_does_not_verify_is_a_retryable_failure(
-    headers: dict[str, str], reason: str
+    sign_other: bool, reason: str
 ) -> None:
+    # Signed here, not at collection: a signature made when the suite started
+    # is stale by the time a long suite reaches this test.
+    headers = {SIGNATURE_HEADER: SIGNER.sign(b"other")} if sign_other else {}
+
     async def app(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=COMPLETE, headers=headers)
 
