@@ -41,6 +41,18 @@ def ensure_topics(bootstrap: str, specs: Iterable[NewTopic], timeout: float = 30
                 raise BrokerUnavailableError(f"could not create topic {name}: {exc}") from exc
 
 
+def partition_count(bootstrap: str, topic: str, timeout: float = 30.0) -> int:
+    """How many partitions ``topic`` has (0 if it does not exist)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        found = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+    except KafkaException as exc:
+        raise BrokerUnavailableError(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+    if found is None or found.error is not None:
+        return 0
+    return len(found.partitions)
+
+
 def platform_topics(topics: Topics) -> list[NewTopic]:
     """The topics every deployment has (task topics come with registrations)."""
     p = topics.partitions

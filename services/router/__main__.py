@@ -14,7 +14,7 @@ import sys
 import faust
 
 from services.common.loops import install_fast_policy, share_the_gil_quickly
-from services.common.provision import ensure_topics, platform_topics, task_topic
+from services.common.provision import ensure_topics, partition_count, platform_topics, task_topic
 from services.common.topics import Topics
 from services.router.app import Router
 from services.router.decoding import EventDecoder
@@ -45,6 +45,23 @@ class ProvisioningIndex(RegistrationIndex):
         super().apply(app_id, registration)
 
 
+def direct_starts(bootstrap: str, topics: Topics) -> bool:
+    """Whether runs can start where their events are read (see services/router/app.py)."""
+    events = partition_count(bootstrap, topics.events)
+    if events == topics.partitions:
+        return True
+    log.warning(
+        "%s has %d partitions, the platform's topics %d: every start takes a trip "
+        "through %s (one Kafka hop more); give the events topic %d partitions to avoid it",
+        topics.events,
+        events,
+        topics.partitions,
+        topics.results,
+        topics.partitions,
+    )
+    return False
+
+
 def main() -> int:
     settings = get_settings()
     logging.basicConfig(
@@ -62,7 +79,14 @@ def main() -> int:
     paths_follower.start(wait=30)
     registry = HttpSchemaRegistry(settings.registry_url)
     emitter = Weir(app_id="weir-router", transport=f"kafka://{bootstrap}", registry=registry)
-    router = Router(settings, index, EventDecoder(registry), emitter, wait_paths)
+    router = Router(
+        settings,
+        index,
+        EventDecoder(registry),
+        emitter,
+        wait_paths,
+        direct_starts=direct_starts(bootstrap, topics),
+    )
     share_the_gil_quickly()
     install_fast_policy()  # Faust's consumer thread makes its own loop
     loop = asyncio.new_event_loop()

@@ -1,6 +1,7 @@
 """The router as a Faust app: three agents, three RocksDB tables and a timer loop.
 
-    events  ──> route_events ──StartRun──> results; ──Probe──> waits
+    events  ──> route_events ──> starts runs in the event's partition (as drive_runs
+                                 does), or StartRun──> results; ──Probe──> waits
     results ──> drive_runs (runs, timers tables) ──> task topics, runs, events,
                                                      waits (open/close), results (children)
     waits   ──> match_waits (waits table) ──WaitResolved──> results
@@ -8,14 +9,17 @@
                                             ──StartRun (cron ticks)──> results
 
 ``route_events`` joins each event against the registrations and starts one
-run per matching function, and probes the wait index with it. Its input is
-keyed by event id and its outputs by run id and wait key, so the tables live
-behind repartitions: every command about a run goes through the results
-topic, keyed by run id, co-partitioned with the ``runs`` and ``timers``
-tables; every command about a wait key goes through the waits topic,
-co-partitioned with the ``waits`` table. Agents run with concurrency 1 per
-partition, as Faust's offset commits require. Faust timers may read tables
-but not write them, so the timer loop only writes commands to topics.
+run per matching function, and probes the wait index with it. Every command
+about a run goes through the results topic, keyed by run id, co-partitioned
+with the ``runs`` and ``timers`` tables; every command about a wait key goes
+through the waits topic, co-partitioned with the ``waits`` table. A start
+needs no such trip when the events topic has as many partitions as the
+results topic: Faust then assigns partition p of both to the same router,
+and the run's id is chosen so that its key lands in p, the partition the
+event was read from. Agents run with concurrency 1 per partition, as Faust's
+offset commits require, and a RunGuard keeps the two agents that change
+runs off the same run. Faust timers may read tables but not write them, so
+the timer loop only writes commands to topics.
 
 The transitions themselves are pure functions in services/router/machine.py
 (runs) and services/router/waits.py (the wait index).
@@ -36,6 +40,7 @@ from faust.types import EventT
 
 from services.common.acked import AckedProducer
 from services.common.records import (
+    Command,
     Probe,
     StartRun,
     WaitOpen,
@@ -59,6 +64,7 @@ from services.router.machine import (
 )
 from services.router.recovery import FlowStoppedTableManager
 from services.router.registrations import RegistrationIndex
+from services.router.run_guard import RunGuard
 from services.router.timers import TimerLoop
 from services.router.wait_keys import probe_keys
 from services.router.wait_paths import WaitPaths, pair_key
@@ -105,8 +111,14 @@ class Router:
         decoder: EventDecoder,
         emitter: Any,
         wait_paths: WaitPaths | None = None,
+        *,
+        direct_starts: bool = False,
     ) -> None:
         self.settings = settings
+        # Runs start in route_events, in their event's partition: only when the
+        # events topic is co-partitioned with the results topic and the tables.
+        self.direct_starts = direct_starts
+        self.guard = RunGuard()
         self.topics = Topics(settings)
         self.index = index
         self.decoder = decoder
@@ -168,13 +180,10 @@ class Router:
 
         @app.agent(events, concurrency=1)
         async def route_events(stream: faust.StreamT[bytes]) -> None:
-            # A batch's starts are acknowledged before its events are acked to Faust.
+            # A batch's starts are acknowledged (and stored) before its events
+            # are acked to Faust.
             async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
-                records = []
-                for event in batch:
-                    accepted = int(event.message.timestamp * 1000)
-                    records += await self.route_event(event.value, accepted)
-                await self.producer.write(records)
+                await self.route_batch(batch)
 
         @app.agent(self.results, concurrency=1)
         async def drive_runs(stream: faust.StreamT[bytes]) -> None:
@@ -199,44 +208,86 @@ class Router:
 
     # -- the two agents' bodies --------------------------------------------------
 
+    async def route_batch(self, batch: Sequence[EventT[bytes]]) -> None:
+        """Start the runs a batch of events triggers; probe the wait index with them.
+
+        With direct starts each run's id is chosen to live in the partition its
+        event was read from (see ``run_id_for``): the run is started here, like
+        a StartRun in ``drive_runs``, one Kafka hop sooner. Otherwise the
+        StartRun goes through the results topic to the run's partition.
+        """
+        starts: list[tuple[EventT[bytes], Command]] = []
+        records: list[tuple[str, bytes, bytes]] = []
+        for event in batch:
+            accepted = int(event.message.timestamp * 1000)
+            home = (event.message.partition, self.topics.partitions) if self.direct_starts else None
+            commands, probes = await self.route_event(event.value, accepted, home)
+            records += probes
+            if self.direct_starts:
+                starts += [(event, command) for command in commands]
+            else:
+                records += [(self.topics.results, c.run_id.encode(), dumps(c)) for c in commands]
+        await self.apply_commands(starts, records)
+
     async def route_event(
-        self, value: bytes | None, accepted: int
-    ) -> list[tuple[str, bytes, bytes]]:
+        self, value: bytes | None, accepted: int, home: tuple[int, int] | None
+    ) -> tuple[list[StartRun], list[tuple[str, bytes, bytes]]]:
         """What one event makes: a StartRun per function it triggers, a Probe per wait key.
 
         ``accepted`` is the event's Kafka timestamp (ms): when it was written,
         which the sender cannot set, unlike the envelope's ``ts``.
         """
         if not value:
-            return []
+            return [], []
         try:
             event = await self.decoder.decode(value)
         except Exception as exc:  # a record nobody can read must not stop routing
             log.warning("skipping an undecodable event: %s", exc)
-            return []
+            return [], []
         event_id = event.get("id")
         if not isinstance(event_id, str):
-            return []
-        records = []
-        for sub in self.index.subscriptions_for(event):
-            run_id = run_id_for(event_id, sub.app_id, sub.function.id)
-            command = StartRun(
-                run_id=run_id,
+            return [], []
+        starts = [
+            StartRun(
+                run_id=run_id_for(event_id, sub.app_id, sub.function.id, home=home),
                 app_id=sub.app_id,
                 function_id=sub.function.id,
                 event=event,
                 accepted_at=accepted,
             )
-            records.append((self.topics.results, run_id.encode(), dumps(command)))
+            for sub in self.index.subscriptions_for(event)
+        ]
+        probes = []
         paths = self.wait_paths.paths_for(str(event.get("name")))
         if paths:
             for key in probe_keys(event, paths):
                 probe = Probe(key=key, event=event, ts=accepted)
-                records.append((self.topics.waits, key.encode(), dumps(probe)))
-        return records
+                probes.append((self.topics.waits, key.encode(), dumps(probe)))
+        return starts, probes
 
     async def drive_batch(self, batch: Sequence[EventT[bytes]]) -> None:
-        """Apply a batch of commands: effects first, acknowledged, then the states.
+        """Apply a batch of run commands from the results topic."""
+        commands = []
+        for event in batch:
+            if not event.value:
+                continue
+            try:
+                command = run_command_adapter.validate_json(event.value)
+            except ValueError as exc:
+                log.warning("skipping an unreadable run command: %s", exc)
+                continue
+            commands.append((event, command))
+        await self.apply_commands(commands)
+
+    async def apply_commands(
+        self,
+        commands: Sequence[tuple[EventT[bytes], Command]],
+        records: Sequence[tuple[str, bytes, bytes]] = (),
+    ) -> None:
+        """Apply commands to their runs: effects first, acknowledged, then the states.
+
+        Each command comes with the Kafka record it was read from, whose
+        partition is its run's. ``records`` are written with the effects.
 
         A state is stored only after Kafka acknowledged every task, history
         record, event, wait and command its transition emitted. A crash in
@@ -247,27 +298,30 @@ class Router:
         already. The reverse order could store a state whose tasks were lost,
         leaving its run stuck for ever.
         """
-        now = now_ms()
-        env = Env(now=now, resolve=self.resolve)
-        states: dict[str, tuple[EventT[bytes], RunState]] = {}
-        touched: dict[str, tuple[EventT[bytes], RunState]] = {}
-        effects: list[Effects] = []
-        for event in batch:
-            with processing(event):
-                done = self.transition(event.value, states, env)
-            if done is None or done.state is None:
-                continue
-            touched[done.state.run_id] = (event, done.state)
-            if done.changed:
-                states[done.state.run_id] = (event, done.state)
-                effects.append(done)
-        if effects:
-            await self.emit(effects)
-        for event, state in touched.values():
-            with processing(event):  # the tables write to the event's partition
-                if state.run_id in states:
-                    self.runs[state.run_id] = state.model_dump(mode="json")
-                self._store_due(state)
+        if not commands:
+            await self.producer.write(records)
+            return
+        async with self.guard.hold(command.run_id for _, command in commands):
+            now = now_ms()
+            env = Env(now=now, resolve=self.resolve)
+            states: dict[str, tuple[EventT[bytes], RunState]] = {}
+            touched: dict[str, tuple[EventT[bytes], RunState]] = {}
+            effects: list[Effects] = []
+            for event, command in commands:
+                with processing(event):
+                    done = self.transition(command, states, env)
+                if done is None or done.state is None:
+                    continue
+                touched[done.state.run_id] = (event, done.state)
+                if done.changed:
+                    states[done.state.run_id] = (event, done.state)
+                    effects.append(done)
+            await self.emit(effects, records)
+            for event, state in touched.values():
+                with processing(event):  # the tables write to the event's partition
+                    if state.run_id in states:
+                        self.runs[state.run_id] = state.model_dump(mode="json")
+                    self._store_due(state)
 
     def _store_due(self, state: RunState) -> None:
         """Keep the timers table equal to the run's next due timer.
@@ -289,15 +343,11 @@ class Router:
             self.timer_loop.schedule_run(state.run_id, due)
 
     def transition(
-        self, value: bytes | None, states: dict[str, tuple[EventT[bytes], RunState]], env: Env
+        self,
+        command: Command,
+        states: dict[str, tuple[EventT[bytes], RunState]],
+        env: Env,
     ) -> Effects | None:
-        if not value:
-            return None
-        try:
-            command = run_command_adapter.validate_json(value)
-        except ValueError as exc:
-            log.warning("skipping an unreadable run command: %s", exc)
-            return None
         state = self._state(command.run_id, states)
         if isinstance(command, StartRun):
             sub = self.index.function(command.app_id, command.function_id)
@@ -326,12 +376,14 @@ class Router:
         stored = self.runs.get(run_id)
         return RunState.model_validate(stored) if stored else None
 
-    async def emit(self, effects: list[Effects]) -> None:
-        """Send every effect and wait until Kafka acknowledged all of them."""
+    async def emit(
+        self, effects: list[Effects], extra: Sequence[tuple[str, bytes, bytes]] = ()
+    ) -> None:
+        """Send every effect, and ``extra``; wait until Kafka acknowledged all of them."""
         events = [event for done in effects for event in done.events]
         if events:
             await self.emitter.send(events)
-        records: list[tuple[str, bytes, bytes]] = []
+        records = list(extra)
         history = self.topics.runs
         for done in effects:
             assert done.state is not None
