@@ -34,7 +34,6 @@ import httpx
 
 from services.common.records import HistoryRecord
 from services.kafka.broker import LocalBroker
-from services.router.machine import run_id_for
 from tests.support.kafka import read_to_end
 from tests.support.platform import Platform
 
@@ -45,18 +44,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 def marks(path: Path) -> dict[str, list[tuple[str, float, str]]]:
-    by_run: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+    """The app's timing marks by key (the event id for the durable runs' functions)."""
+    by_key: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
     for line in path.read_text().splitlines():
-        kind, run_id, at, *rest = line.split(" ")
-        by_run[run_id].append((kind, float(at), rest[0] if rest else ""))
-    return by_run
+        kind, key, at, *rest = line.split(" ")
+        by_key[key].append((kind, float(at), rest[0] if rest else ""))
+    return by_key
 
 
-def wait_ends(path: Path, run_ids: list[str], timeout: float) -> None:
+def wait_ends(path: Path, keys: list[str], timeout: float) -> None:
     """Until every run's handler reached its end (reads only what the app appended
     since the last look: the bench shares the two cores it measures)."""
     deadline = time.monotonic() + timeout
-    missing = set(run_ids)
+    missing = set(keys)
     offset = 0
     while time.monotonic() < deadline:
         with path.open("rb") as log:
@@ -65,9 +65,9 @@ def wait_ends(path: Path, run_ids: list[str], timeout: float) -> None:
         complete = chunk[: chunk.rfind(b"\n") + 1]
         offset += len(complete)
         for line in complete.decode().splitlines():
-            kind, run_id, *_ = line.split(" ")
+            kind, key, *_ = line.split(" ")
             if kind == "end":
-                missing.discard(run_id)
+                missing.discard(key)
         if not missing:
             return
         time.sleep(1.0)
@@ -80,12 +80,12 @@ WARM_UP_SECONDS = 3.0
 Marks = dict[str, list[tuple[str, float, str]]]
 
 
-def transitions_of(seen: Marks, run_ids: list[str]) -> list[float]:
+def transitions_of(seen: Marks, keys: list[str]) -> list[float]:
     """ms from each step's end to the handler having its result: in the same call
     (the call went on), or replayed in the next call."""
     gaps = []
-    for run_id in run_ids:
-        events = sorted(seen[run_id], key=lambda m: m[1])
+    for key in keys:
+        events = sorted(seen[key], key=lambda m: m[1])
         for kind, at, name in events:
             if kind == "step":
                 back = [t for k, t, n in events if k == "back" and n == name and t >= at]
@@ -127,25 +127,25 @@ def latency_phase(
             answer = http.post("/e/test", json={"name": "bench/timed", "data": {"n": n}})
             answer.raise_for_status()
             if not warming:
-                accepted[run_id_for(answer.json()["ids"][0], "durable", "timed")] = time.time()
+                accepted[answer.json()["ids"][0]] = time.time()
             if every and n % every == 0:
                 answer = http.post("/e/test", json={"name": "bench/stepwise", "data": {"n": n}})
                 answer.raise_for_status()
                 if not warming:
-                    stepwise.append(run_id_for(answer.json()["ids"][0], "durable", "stepwise"))
+                    stepwise.append(answer.json()["ids"][0])
             n += 1
     cpu = {part: cpu_seconds(pid) - cpu_before[part] for part, pid in pids.items()}
     cpu["bench"] = time.process_time() - cpu_before["bench"]
-    run_ids = list(accepted)
-    wait_ends(timing, run_ids + stepwise, timeout=120)
+    event_ids = list(accepted)
+    wait_ends(timing, event_ids + stepwise, timeout=120)
     seen = marks(timing)
     first_call = []
-    for run_id in run_ids:
-        calls = [at for kind, at, _ in seen[run_id] if kind == "call"]
-        first_call.append((min(calls) - accepted[run_id]) * 1000)
-    in_call = transitions_of(seen, run_ids)
-    achieved = len(run_ids) / seconds
-    print(f"single events at {achieved:.0f}/s for {seconds:.0f} s ({len(run_ids)} runs):")
+    for event_id in event_ids:
+        calls = [at for kind, at, _ in seen[event_id] if kind == "call"]
+        first_call.append((min(calls) - accepted[event_id]) * 1000)
+    in_call = transitions_of(seen, event_ids)
+    achieved = len(event_ids) / seconds
+    print(f"single events at {achieved:.0f}/s for {seconds:.0f} s ({len(event_ids)} runs):")
     print(
         f"  accepted -> first call   p50 {pct(first_call, 0.5):6.1f} ms"
         f"   p99 {pct(first_call, 0.99):6.1f} ms"
@@ -167,34 +167,50 @@ def latency_phase(
 
 
 def hops(platform: Platform, accepted: dict[str, float]) -> None:
-    """Medians of each hop, from the run history's timestamps (ms clocks)."""
+    """Medians of each hop, from the run history's timestamps (ms clocks).
+
+    ``accepted`` maps event ids (of the timed function's runs) to when the
+    gateway answered. A start through the results topic (when the events topic
+    is not co-partitioned with it) is its own hop; a direct start is not."""
     topic = platform.env["WEIR_TOPIC_PREFIX"] + "runs"
     records = [
         HistoryRecord.model_validate_json(m.value())
         for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
     ]
-    queued = {r.run_id: r.ts for r in records if r.type == "run.queued"}
-    started = {r.run_id: r.ts for r in records if r.type == "run.started"}
-    # When the router turned each event into a StartRun (its ts), on the results topic.
+    queued = {
+        r.run_id: r.ts
+        for r in records
+        if r.type == "run.queued" and r.function_id == "timed" and r.event_id in accepted
+    }
+    event_of = {r.run_id: str(r.event_id) for r in records if r.run_id in queued}
+    started = {r.run_id: r.ts for r in records if r.type == "run.started" and r.run_id in queued}
+    # A start through the results topic: when the router read the event (the StartRun's ts).
     routed = {}
     for m in read_to_end(
         platform.env["WEIR_KAFKA_BOOTSTRAP"], platform.env["WEIR_TOPIC_PREFIX"] + "results"
     ):
         command = json.loads(m.value())
-        if command.get("kind") == "start" and command["run_id"] in accepted:
+        if command.get("kind") == "start" and command["run_id"] in queued:
             routed[command["run_id"]] = command["ts"]
-    to_route = [routed[r] - accepted[r] * 1000 for r in accepted if r in routed]
-    to_start = [queued[r] - routed[r] for r in accepted if r in routed and r in queued]
-    dispatch = [started[r] - queued[r] for r in accepted if r in queued and r in started]
+    to_queue = [queued[r] - accepted[event_of[r]] * 1000 for r in queued]
+    dispatch = [started[r] - queued[r] for r in queued if r in started]
     print("  where the time goes (p50 / p99):")
-    print(
-        f"    accepted -> router read the event (events topic, router): "
-        f"{statistics.median(to_route):5.1f} / {pct(to_route, 0.99):5.1f} ms"
-    )
-    print(
-        f"    -> router started the run (results topic, router): "
-        f"{statistics.median(to_start):5.1f} / {pct(to_start, 0.99):5.1f} ms"
-    )
+    if routed:
+        to_route = [routed[r] - accepted[event_of[r]] * 1000 for r in routed]
+        to_start = [queued[r] - routed[r] for r in routed]
+        print(
+            f"    accepted -> router read the event (events topic, router): "
+            f"{statistics.median(to_route):5.1f} / {pct(to_route, 0.99):5.1f} ms"
+        )
+        print(
+            f"    -> router started the run (results topic, router): "
+            f"{statistics.median(to_start):5.1f} / {pct(to_start, 0.99):5.1f} ms"
+        )
+    else:
+        print(
+            f"    accepted -> router read the event and started the run (events topic, "
+            f"router): {statistics.median(to_queue):5.1f} / {pct(to_queue, 0.99):5.1f} ms"
+        )
     print(
         f"    run queued -> worker picked the task up (task topic, worker): "
         f"{statistics.median(dispatch):5.1f} / {pct(dispatch, 0.99):5.1f} ms"
@@ -225,7 +241,7 @@ def throughput_phase(
     """``burst`` runs of one function, sent in arrays of 100; runs/s until the last ends,
     and the CPU each process spent per run meanwhile."""
     name = {"timed": "bench/timed", "stepwise": "bench/stepwise"}[function]
-    run_ids: list[str] = []
+    event_ids: list[str] = []
     pids = processes(platform, broker_pid)
     cpu_before = {part: cpu_seconds(pid) for part, pid in pids.items()}
     began = time.time()
@@ -234,11 +250,11 @@ def throughput_phase(
             batch = [{"name": name, "data": {"n": i}} for i in range(start, start + 100)]
             answer = http.post("/e/test", json=batch)
             answer.raise_for_status()
-            run_ids += [run_id_for(i, "durable", function) for i in answer.json()["ids"]]
+            event_ids += answer.json()["ids"]
     sent = time.time() - began
-    wait_ends(timing, run_ids, timeout=600)
+    wait_ends(timing, event_ids, timeout=600)
     cpu = {part: cpu_seconds(pid) - cpu_before[part] for part, pid in pids.items()}
-    ended = ended_at(platform, set(run_ids))
+    ended = ended_at(platform, set(event_ids), function)
     elapsed = max(ended.values()) / 1000 - began
     how = "default checkpoint" if function == "timed" else "every step its own call"
     print(
@@ -250,8 +266,9 @@ def throughput_phase(
     print(f"  CPU per run (ms): {shares}; total {total:.2f}")
 
 
-def ended_at(platform: Platform, run_ids: set[str]) -> dict[str, int]:
-    """When the router completed each run (ms), from the run history; waits for all."""
+def ended_at(platform: Platform, event_ids: set[str], function: str) -> dict[str, int]:
+    """When the router completed each run (ms) of ``function`` that one of ``event_ids``
+    started, from the run history; waits for all."""
     topic = platform.env["WEIR_TOPIC_PREFIX"] + "runs"
     deadline = time.monotonic() + 120
     while True:
@@ -259,11 +276,12 @@ def ended_at(platform: Platform, run_ids: set[str]) -> dict[str, int]:
             r.run_id: r.ts
             for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
             if (r := HistoryRecord.model_validate_json(m.value())).type == "run.completed"
-            and r.run_id in run_ids
+            and r.function_id == function
+            and r.event_id in event_ids
         }
-        if len(ended) == len(run_ids) or time.monotonic() > deadline:
-            if len(ended) != len(run_ids):
-                raise TimeoutError(f"{len(run_ids) - len(ended)} runs did not complete")
+        if len(ended) == len(event_ids) or time.monotonic() > deadline:
+            if len(ended) != len(event_ids):
+                raise TimeoutError(f"{len(event_ids) - len(ended)} runs did not complete")
             return ended
         time.sleep(1)
 

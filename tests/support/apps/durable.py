@@ -241,24 +241,28 @@ if _timing_file is not None:
     threading.Thread(target=_flush_marks, name="timing-flush", daemon=True).start()
 
 
-def _mark(kind: str, run_id: str, detail: str = "") -> None:
+def _mark(kind: str, key: str, detail: str = "") -> None:
     if _timing_file is not None:
-        _timing_file.write(f"{kind} {run_id} {time.time():.6f} {detail}\n")
+        _timing_file.write(f"{kind} {key} {time.time():.6f} {detail}\n")
 
 
 async def timed(ctx: Context[Any], step: Step) -> None:
     """call: the handler starts; step: a step's function runs; back: the handler has
-    that step's result (in the same call, or replayed in a later one); end: done."""
-    _mark("call", ctx.run_id)
+    that step's result (in the same call, or replayed in a later one); end: done.
+    Marked by event id: the bench knows the ids of the events it sends, and each
+    event starts one run of this function."""
+    key = ctx.event.id
+
+    _mark("call", key)
 
     async def noop(name: str) -> str:
-        _mark("step", ctx.run_id, name)
+        _mark("step", key, name)
         return name
 
     for name in ("a", "b", "c"):
         await step.run(name, noop, name)
-        _mark("back", ctx.run_id, name)
-    _mark("end", ctx.run_id)
+        _mark("back", key, name)
+    _mark("end", key)
 
 
 client.create_function("Timed", "bench/timed", timed)
