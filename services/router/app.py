@@ -51,6 +51,7 @@ from services.common.records import (
 )
 from services.common.topics import Topics
 from services.router import waits
+from services.router.batches import batches
 from services.router.committed import configure_consumers
 from services.router.decoding import EventDecoder
 from services.router.machine import (
@@ -72,9 +73,9 @@ from weir.settings import Settings
 
 log = logging.getLogger("weir.router")
 MiB = 1024 * 1024
-# A batch closes at this many commands or after this long without one more.
+# A batch closes at this many commands, or this long after its first one.
 BATCH_MAX = 500
-BATCH_WITHIN = 0.002
+BATCH_WITHIN = 0.001
 
 
 @contextmanager
@@ -182,19 +183,19 @@ class Router:
         async def route_events(stream: faust.StreamT[bytes]) -> None:
             # A batch's starts are acknowledged (and stored) before its events
             # are acked to Faust.
-            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+            async for batch in batches(stream, max_batch=BATCH_MAX, gather=BATCH_WITHIN):
                 await self.route_batch(batch)
 
         @app.agent(self.results, concurrency=1)
         async def drive_runs(stream: faust.StreamT[bytes]) -> None:
             # Batches: the effects of a whole batch are awaited together
             # (one Kafka round trip), then the states are stored.
-            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+            async for batch in batches(stream, max_batch=BATCH_MAX, gather=BATCH_WITHIN):
                 await self.drive_batch(batch)
 
         @app.agent(self.waits_topic, concurrency=1)
         async def match_waits(stream: faust.StreamT[bytes]) -> None:
-            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):  # type: ignore[attr-defined]
+            async for batch in batches(stream, max_batch=BATCH_MAX, gather=BATCH_WITHIN):
                 await self.match_batch(batch)
 
         app.task(self.timer_loop.run)
