@@ -56,8 +56,10 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         # Java's partitioner (Faust/aiokafka use it too): an outcome must land in
         # the partition of its run's table, where the router wrote the start.
         "partitioner": "murmur2_random",
-        # Outcomes are latency-bound: send almost at once, batching only under load.
-        "linger.ms": 1,
+        # Outcomes are latency-bound: send at once. Under load librdkafka still
+        # batches what is produced while a request is in flight; a 1 ms linger
+        # cost ~1 ms per step transition and saved no measurable CPU.
+        "linger.ms": 0,
         # Outcomes and history carry step results (JSON): they compress well.
         "compression.type": "lz4",
     }
