@@ -5,8 +5,10 @@ and an app as separate processes (tests/support/platform.py), signed calls on.
 
     .venv/bin/python -m bench.durable_runs [--rate 200] [--step-rate 20] [--seconds 15]
                                            [--burst 3000] [--stepwise-burst 0] [--routers 1]
+                                           [--idle 0]
 
 Prints:
+  idle                     with --idle N: CPU of each process with no load for N s
   accepted -> first call   p50/p99: the gateway's 200 for one event, to the app's
                            first call of the run it starts (single events at --rate/s)
   step transition          p50/p99: a step's end to the handler's next call, both
@@ -194,6 +196,17 @@ def latency_phase(
     print(f"  CPU meanwhile (of one core): {busy}; total {100 * sum(cpu.values()) / seconds:.0f}%")
 
 
+def idle_phase(platform: Platform, seconds: float, broker_pid: int | None) -> None:
+    """CPU each process uses with nothing to do: the platform's fixed cost."""
+    time.sleep(WARM_UP_SECONDS)  # start-up work (registration, table recovery) settles
+    pids = processes(platform, broker_pid)
+    before = {part: cpu_seconds(pid) for part, pid in pids.items()}
+    time.sleep(seconds)
+    used = {part: cpu_seconds(pid) - before[part] for part, pid in pids.items()}
+    busy = ", ".join(f"{part} {100 * cpu / seconds:.0f}%" for part, cpu in used.items())
+    print(f"idle for {seconds:.0f} s, CPU (of one core): {busy}")
+
+
 def hops(platform: Platform, accepted: dict[str, float]) -> None:
     """Medians of each hop, from the run history's timestamps (ms clocks).
 
@@ -326,6 +339,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--burst", type=int, default=3000)
     parser.add_argument("--routers", type=int, default=1, help="router processes")
+    parser.add_argument(
+        "--idle", type=float, default=0, help="first measure CPU with no load for this many s"
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temporary folder)")
     args = parser.parse_args()
     broker = LocalBroker().start()
@@ -339,6 +355,8 @@ def main() -> None:
                 platform.add_router()
             if args.routers > 1:
                 time.sleep(10)  # the group rebalances and the tables recover
+            if args.idle:
+                idle_phase(platform, args.idle, broker.pid)
             latency_phase(platform, timing, args.rate, args.step_rate, args.seconds, broker.pid)
             throughput_phase(platform, timing, args.burst, "timed", broker.pid)
             if args.stepwise_burst:
