@@ -192,6 +192,8 @@ def latency_phase(
             f"   p99 {pct(through, 0.99):6.1f} ms"
         )
     hops(platform, accepted)
+    if stepwise:
+        step_hops(platform, stepwise, seen)
     busy = ", ".join(f"{part} {100 * used / seconds:.0f}%" for part, used in cpu.items())
     print(f"  CPU meanwhile (of one core): {busy}; total {100 * sum(cpu.values()) / seconds:.0f}%")
 
@@ -260,6 +262,53 @@ def hops(platform: Platform, accepted: dict[str, float]) -> None:
         "    worker -> app call and back: see 'call_time' in the worker's stats line "
         f"({platform.worker.log})"
     )
+
+
+def step_hops(platform: Platform, event_ids: list[str], seen: Marks) -> None:
+    """Where a step transition through the platform goes (every-step runs): the
+    app's answer to Kafka, the router's turn, and the next call (ms clocks)."""
+    bootstrap, prefix = platform.env["WEIR_KAFKA_BOOTSTRAP"], platform.env["WEIR_TOPIC_PREFIX"]
+    wanted = set(event_ids)
+    event_of = {
+        r.run_id: str(r.event_id)
+        for m in read_to_end(bootstrap, prefix + "runs")
+        if (r := HistoryRecord.model_validate_json(m.value())).type == "run.queued"
+        and r.function_id == "stepwise"
+        and r.event_id in wanted
+    }
+
+    def written(topic: str, kind: str) -> dict[tuple[str, int], float]:
+        """When each (run, seq) record of ``kind`` was written (its Kafka timestamp)."""
+        found = {}
+        for m in read_to_end(bootstrap, topic):
+            record = json.loads(m.value())
+            if record.get("kind") == kind and record.get("run_id") in event_of:
+                found[(record["run_id"], record["seq"])] = float(m.timestamp()[1])
+        return found
+
+    outcomes = written(prefix + "results", "outcome")
+    tasks = written(prefix + "fn.durable.stepwise", "task")
+    answer, router, call = [], [], []
+    for run_id, event_id in event_of.items():
+        marks_of = sorted(seen[event_id], key=lambda m: m[1])
+        steps = [(name, at * 1000) for kind, at, name in marks_of if kind == "step"]
+        for seq, (name, ended) in enumerate(steps):
+            back = [at * 1000 for kind, at, n in marks_of if kind == "back" and n == name]
+            out, nxt = outcomes.get((run_id, seq)), tasks.get((run_id, seq + 1))
+            if out is None or nxt is None or not back or back[0] < ended:
+                continue
+            answer.append(out - ended)
+            router.append(nxt - out)
+            call.append(back[0] - nxt)
+    if not answer:
+        return
+    print("  where a step transition through the platform goes (p50 / p99):")
+    for label, values in (
+        ("step's end -> its outcome written (app's answer, worker)", answer),
+        ("-> next task written (results topic, router)", router),
+        ("-> the handler has the result (task topic, worker, app)", call),
+    ):
+        print(f"    {label}: {pct(values, 0.5):5.1f} / {pct(values, 0.99):5.1f} ms")
 
 
 def cpu_seconds(pid: int) -> float:
