@@ -32,11 +32,12 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
+from pydantic import TypeAdapter
 
 from services.common.acked import AckedProducer
 from services.common.records import (
@@ -72,6 +73,7 @@ from services.router.wait_paths import WaitPaths, pair_key
 from weir.settings import Settings
 
 log = logging.getLogger("weir.router")
+T = TypeVar("T")
 MiB = 1024 * 1024
 # A batch closes at this many commands, or this long after its first one.
 BATCH_MAX = 500
@@ -87,6 +89,22 @@ def processing(event: EventT[bytes]) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def readable(
+    batch: Sequence[EventT[bytes]], adapter: TypeAdapter[T], what: str
+) -> list[tuple[EventT[bytes], T]]:
+    """The batch's records that parse, each with its event. One nobody can read is
+    logged and skipped: it must not stop the agent (it is acked with the batch)."""
+    found = []
+    for event in batch:
+        if not event.value:
+            continue
+        try:
+            found.append((event, adapter.validate_json(event.value)))
+        except ValueError as exc:
+            log.warning("skipping an unreadable %s: %s", what, exc)
+    return found
 
 
 def rocksdb_options() -> dict[str, Any]:
@@ -268,17 +286,7 @@ class Router:
 
     async def drive_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         """Apply a batch of run commands from the results topic."""
-        commands = []
-        for event in batch:
-            if not event.value:
-                continue
-            try:
-                command = run_command_adapter.validate_json(event.value)
-            except ValueError as exc:
-                log.warning("skipping an unreadable run command: %s", exc)
-                continue
-            commands.append((event, command))
-        await self.apply_commands(commands)
+        await self.apply_commands(readable(batch, run_command_adapter, "run command"))
 
     async def apply_commands(
         self,
@@ -419,14 +427,7 @@ class Router:
         now = now_ms()
         rows: dict[str, tuple[EventT[bytes], waits.WaitRow | None]] = {}
         resolved = []
-        for event in batch:
-            if not event.value:
-                continue
-            try:
-                command = wait_command_adapter.validate_json(event.value)
-            except ValueError as exc:
-                log.warning("skipping an unreadable wait command: %s", exc)
-                continue
+        for event, command in readable(batch, wait_command_adapter, "wait command"):
             with processing(event):
                 row = rows[command.key][1] if command.key in rows else self._row(command.key)
             row, found = waits.apply(row, command, now=now, lookback_ms=self.lookback_ms)
