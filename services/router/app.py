@@ -239,10 +239,13 @@ class Router:
         records: list[tuple[str, bytes, bytes]] = []
         for event in batch:
             accepted = int(event.message.timestamp * 1000)
-            home = (event.message.partition, self.topics.partitions) if self.direct_starts else None
+            partition, count = event.message.partition, self.topics.partitions
+            # (A partition beyond the count: the events topic grew while running.)
+            direct = self.direct_starts and partition < count
+            home = (partition, count) if direct else None
             commands, probes = await self.route_event(event.value, accepted, home)
             records += probes
-            if self.direct_starts:
+            if direct:
                 starts += [(event, command) for command in commands]
             else:
                 records += [(self.topics.results, c.run_id.encode(), dumps(c)) for c in commands]
