@@ -64,8 +64,6 @@ async def _pull(
     try:
         async for event in stream.events():
             await arrived.put(event)
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:  # the agent stops with it, as it would have in take_events
         await arrived.put(exc)
 
