@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -191,9 +192,12 @@ def latency_phase(
             f"at {len(stepwise) / seconds:.0f}/s meanwhile)   p50 {pct(through, 0.5):6.1f} ms"
             f"   p99 {pct(through, 0.99):6.1f} ms"
         )
-    hops(platform, accepted)
+    # Read once for both breakdowns: (JSON value, Kafka timestamp) of each record.
+    history = [HistoryRecord.model_validate(v) for v, _ in platform_records(platform, "runs")]
+    results = platform_records(platform, "results")
+    hops(platform, accepted, history, results)
     if stepwise:
-        step_hops(platform, stepwise, seen)
+        step_hops(platform, stepwise, seen, history, results)
     busy = ", ".join(f"{part} {100 * used / seconds:.0f}%" for part, used in cpu.items())
     print(f"  CPU meanwhile (of one core): {busy}; total {100 * sum(cpu.values()) / seconds:.0f}%")
 
@@ -209,17 +213,29 @@ def idle_phase(platform: Platform, seconds: float, broker_pid: int | None) -> No
     print(f"idle for {seconds:.0f} s, CPU (of one core): {busy}")
 
 
-def hops(platform: Platform, accepted: dict[str, float]) -> None:
+Records = list[tuple[dict[str, Any], float]]
+
+
+def platform_records(platform: Platform, name: str) -> Records:
+    """Every record of the platform's topic ``name``: (its JSON value, its Kafka timestamp)."""
+    topic = platform.env["WEIR_TOPIC_PREFIX"] + name
+    return [
+        (json.loads(m.value()), float(m.timestamp()[1]))
+        for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
+    ]
+
+
+def hops(
+    platform: Platform,
+    accepted: dict[str, float],
+    records: list[HistoryRecord],
+    results: Records,
+) -> None:
     """Medians of each hop, from the run history's timestamps (ms clocks).
 
     ``accepted`` maps event ids (of the timed function's runs) to when the
     gateway answered. A start through the results topic (when the events topic
     is not co-partitioned with it) is its own hop; a direct start is not."""
-    topic = platform.env["WEIR_TOPIC_PREFIX"] + "runs"
-    records = [
-        HistoryRecord.model_validate_json(m.value())
-        for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
-    ]
     queued = {
         r.run_id: r.ts
         for r in records
@@ -228,13 +244,11 @@ def hops(platform: Platform, accepted: dict[str, float]) -> None:
     event_of = {r.run_id: str(r.event_id) for r in records if r.run_id in queued}
     started = {r.run_id: r.ts for r in records if r.type == "run.started" and r.run_id in queued}
     # A start through the results topic: when the router read the event (the StartRun's ts).
-    routed = {}
-    for m in read_to_end(
-        platform.env["WEIR_KAFKA_BOOTSTRAP"], platform.env["WEIR_TOPIC_PREFIX"] + "results"
-    ):
-        command = json.loads(m.value())
-        if command.get("kind") == "start" and command["run_id"] in queued:
-            routed[command["run_id"]] = command["ts"]
+    routed = {
+        command["run_id"]: command["ts"]
+        for command, _ in results
+        if command.get("kind") == "start" and command["run_id"] in queued
+    }
     to_queue = [queued[r] - accepted[event_of[r]] * 1000 for r in queued]
     dispatch = [started[r] - queued[r] for r in queued if r in started]
     print("  where the time goes (p50 / p99):")
@@ -264,30 +278,32 @@ def hops(platform: Platform, accepted: dict[str, float]) -> None:
     )
 
 
-def step_hops(platform: Platform, event_ids: list[str], seen: Marks) -> None:
+def step_hops(
+    platform: Platform,
+    event_ids: list[str],
+    seen: Marks,
+    history: list[HistoryRecord],
+    results: Records,
+) -> None:
     """Where a step transition through the platform goes (every-step runs): the
     app's answer to Kafka, the router's turn, and the next call (ms clocks)."""
-    bootstrap, prefix = platform.env["WEIR_KAFKA_BOOTSTRAP"], platform.env["WEIR_TOPIC_PREFIX"]
     wanted = set(event_ids)
     event_of = {
         r.run_id: str(r.event_id)
-        for m in read_to_end(bootstrap, prefix + "runs")
-        if (r := HistoryRecord.model_validate_json(m.value())).type == "run.queued"
-        and r.function_id == "stepwise"
-        and r.event_id in wanted
+        for r in history
+        if r.type == "run.queued" and r.function_id == "stepwise" and r.event_id in wanted
     }
 
-    def written(topic: str, kind: str) -> dict[tuple[str, int], float]:
+    def written(records: Records, kind: str) -> dict[tuple[str, int], float]:
         """When each (run, seq) record of ``kind`` was written (its Kafka timestamp)."""
-        found = {}
-        for m in read_to_end(bootstrap, topic):
-            record = json.loads(m.value())
-            if record.get("kind") == kind and record.get("run_id") in event_of:
-                found[(record["run_id"], record["seq"])] = float(m.timestamp()[1])
-        return found
+        return {
+            (record["run_id"], record["seq"]): ts
+            for record, ts in records
+            if record.get("kind") == kind and record.get("run_id") in event_of
+        }
 
-    outcomes = written(prefix + "results", "outcome")
-    tasks = written(prefix + "fn.durable.stepwise", "task")
+    outcomes = written(results, "outcome")
+    tasks = written(platform_records(platform, "fn.durable.stepwise"), "task")
     answer, router, call = [], [], []
     for run_id, event_id in event_of.items():
         marks_of = sorted(seen[event_id], key=lambda m: m[1])
