@@ -20,8 +20,10 @@ from typing import Any
 
 import httpx
 
+from services.common.topics import Topics
 from tests.support.kafka import unique
 from tests.support.ports import free_port
+from weir.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123"
@@ -120,6 +122,7 @@ class Platform:
         **settings: str,
     ) -> None:
         self.workdir = workdir
+        self.bootstrap = bootstrap
         prefix = unique("e2e") + "."
         self.ports = {k: free_port() for k in ("registry", "gateway", "app")}
         self.steps_log = workdir / "steps.log"
@@ -150,6 +153,15 @@ class Platform:
             "PYTHONUNBUFFERED": "1",
             **settings,
         }
+        self.app_url = self.env["WEIR_APP_URL"]
+        self.topics = Topics(
+            Settings(
+                topic_prefix=prefix,
+                events_topic=self.env["WEIR_EVENTS_TOPIC"],
+                platform_partitions=int(self.env["WEIR_PLATFORM_PARTITIONS"]),
+                events_partitions=int(self.env["WEIR_EVENTS_PARTITIONS"]),
+            )
+        )
         py = sys.executable
         logs = workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -220,9 +232,31 @@ class Platform:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (self.registry, self.gateway, *self.routers, self.worker, self.app)
+
     def logs(self) -> str:
-        parts = (self.registry, self.gateway, *self.routers, self.worker, self.app)
-        return "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in parts)
+        return "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in self.parts)
+
+    def log_lines(self, needle: str) -> str:
+        """Every line of every part's log that mentions ``needle`` (a run id, say)."""
+        found = []
+        for part in self.parts:
+            if part.log.exists():
+                for line in part.log.read_text(errors="replace").splitlines():
+                    if needle in line:
+                        found.append(f"{part.name}: {line}")
+        return "\n".join(found)
+
+    def wait_log(self, part: Part, text: str, timeout: float = 30.0) -> None:
+        """Until ``text`` is in the part's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if part.log.exists() and text.encode() in part.log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{part.name} never logged {text!r}:\n{part.tail()}")
 
     # -- using it ---------------------------------------------------------------
 
@@ -280,9 +314,11 @@ class Platform:
             if pending:
                 time.sleep(0.2)
         if pending:
+            runs = self.runs_of(pending[0])
+            mentions = "\n".join(self.log_lines(run["id"]) for run in runs)
             raise AssertionError(
-                f"{len(pending)} events without final runs, e.g. {pending[0]}: "
-                f"{self.runs_of(pending[0])}\n{self.logs()}"
+                f"{len(pending)} events without final runs, e.g. {pending[0]}: {runs}\n"
+                f"--- log lines about its runs ---\n{mentions}\n{self.logs()}"
             )
         return found
 
