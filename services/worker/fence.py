@@ -16,7 +16,11 @@ task's own partition (same topic, same key), after the task. So:
   so the markers that follow a done task in the backlog are known before
   anything of the backlog is started; a bounded hold and a time limit keep a
   huge or stalled backlog from blocking the worker;
-- a task id (run, seq) is claimed once per worker: a second copy is skipped.
+- a task is looked up again when it starts (a marker may have come while it
+  waited for a call slot).
+
+A second copy of a task this worker ran, with no marker yet, is not run
+again either: services/worker/answers.py answers it with the first outcome.
 
 What remains is a window the platform cannot close without a distributed
 lock: a copy read by another worker before the marker was written. Such a
@@ -41,7 +45,7 @@ from services.worker.stats import WorkerStats
 
 log = logging.getLogger("weir.worker.fence")
 
-REMEMBER = 500_000  # task ids remembered as done or claimed (LRU)
+REMEMBER = 500_000  # task ids remembered as done (LRU)
 HOLD_MAX = 800  # backlog records held per partition before giving up on catching up
 HOLD_SECONDS = 3.0  # and the longest a backlog is held
 
@@ -60,7 +64,6 @@ class Fence:
         self._skip = skip  # report a record finished without running it
         self._stats = stats
         self._done: OrderedDict[tuple[str, int], None] = OrderedDict()
-        self._claimed: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._catching_up: dict[Partition, _CatchUp] = {}
 
     @property
@@ -84,7 +87,7 @@ class Fence:
         for delivery in batch:
             record = _parse(delivery)
             if isinstance(record, TaskDone):
-                self._remember(self._done, (record.run_id, record.seq))
+                self._remember_done((record.run_id, record.seq))
                 self._skip(delivery)
             else:
                 catching = self._catching_up.get(delivery.where)
@@ -97,14 +100,12 @@ class Fence:
             self._maybe_release(partition, -1, ready)
         return [(d, task) for d, task in ready if task is None or not self._drop_if_stale(d, task)]
 
-    def claim(self, task: Task) -> bool:
-        """True once per task id, and only while no marker says it is done."""
-        key = (task.run_id, task.seq)
-        if key in self._done or key in self._claimed:
+    def recorded(self, task: Task) -> bool:
+        """Whether a marker says the router recorded the task's outcome already."""
+        if (task.run_id, task.seq) in self._done:
             self._stats.tasks_stale += 1
-            return False
-        self._remember(self._claimed, key)
-        return True
+            return True
+        return False
 
     def due(self) -> list[tuple[Delivery, Task | None]]:
         """Backlogs held too long, released (call it now and then)."""
@@ -141,12 +142,11 @@ class Fence:
             return True
         return False
 
-    @staticmethod
-    def _remember(memory: OrderedDict[tuple[str, int], None], key: tuple[str, int]) -> None:
-        memory[key] = None
-        memory.move_to_end(key)
-        while len(memory) > REMEMBER:
-            memory.popitem(last=False)
+    def _remember_done(self, key: tuple[str, int]) -> None:
+        self._done[key] = None
+        self._done.move_to_end(key)
+        while len(self._done) > REMEMBER:
+            self._done.popitem(last=False)
 
     def forget(self, partitions: set[Partition]) -> None:
         for partition in partitions:

@@ -60,14 +60,34 @@ class Reporter:
         )
         self._thread.start()
 
-    async def report(self, outcome: TaskOutcome) -> None:
+    async def report(self, outcome: TaskOutcome) -> bytes:
         """Write ``outcome`` keyed by its run id; return once Kafka acknowledged it.
 
-        Raises :class:`BrokerUnavailableError` when Kafka did not take it; the
-        caller tries again (the offset stays uncommitted meanwhile).
+        Returns the record's value as written. Raises
+        :class:`BrokerUnavailableError` when Kafka did not take it; the caller
+        tries again (the offset stays uncommitted meanwhile).
         """
-        producer, loop = self._running()
+        value = dumps(outcome)
         shrunk = False
+        while True:
+            err = await self._write(outcome.run_id, value)
+            if err is None:
+                return value
+            if _too_large(err) and not shrunk:
+                outcome, shrunk = _too_large_outcome(outcome), True
+                value = dumps(outcome)
+                continue
+            raise BrokerUnavailableError(f"Kafka did not take an outcome: {err}")
+
+    async def report_again(self, run_id: str, value: bytes) -> None:
+        """Write an outcome :meth:`report` wrote before, as it was; raises like it."""
+        err = await self._write(run_id, value)
+        if err is not None:
+            raise BrokerUnavailableError(f"Kafka did not take an outcome: {err}")
+
+    async def _write(self, run_id: str, value: bytes) -> KafkaError | None:
+        """One outcome record, awaited: Kafka's error, or None once acknowledged."""
+        producer, loop = self._running()
         while True:
             done: asyncio.Future[KafkaError | None] = loop.create_future()
 
@@ -77,26 +97,17 @@ class Reporter:
             try:
                 producer.produce(
                     self._topics.results,
-                    key=outcome.run_id.encode("utf-8"),
-                    value=dumps(outcome),
+                    key=run_id.encode("utf-8"),
+                    value=value,
                     on_delivery=settle,
                 )
             except BufferError:  # the local queue is full: let deliveries drain
                 await asyncio.sleep(BUFFER_FULL_PAUSE)
                 continue
             except KafkaException as exc:
-                err = exc.args[0]
-                if _too_large(err) and not shrunk:
-                    outcome, shrunk = _too_large_outcome(outcome), True
-                    continue
-                raise BrokerUnavailableError(f"could not write an outcome: {err}") from None
-            err = await done
-            if err is None:
-                return
-            if _too_large(err) and not shrunk:
-                outcome, shrunk = _too_large_outcome(outcome), True
-                continue
-            raise BrokerUnavailableError(f"Kafka did not acknowledge an outcome: {err}")
+                error: KafkaError = exc.args[0]
+                return error
+            return await done
 
     def emit(self, record: HistoryRecord) -> None:
         """Queue one history record for the runs topic; never blocks, never raises."""

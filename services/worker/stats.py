@@ -37,6 +37,7 @@ class WorkerStats:
     tasks_received: int = 0
     tasks_invalid: int = 0
     tasks_stale: int = 0  # skipped: the router had recorded their outcome already
+    tasks_answered_again: int = 0  # copies of a task run here: its outcome written again
     outcomes_reported: int = 0
     outcome_report_failures: int = 0
     calls: int = 0

@@ -25,14 +25,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from services.common.provision import ensure_topics, platform_topics
 from services.common.records import RECORD_VERSION, Task, TaskOutcome, now_ms
 from services.common.topics import Topics
+from services.worker.answers import Answers
 from services.worker.attempts import Execution, RetryPolicy, TaskRunner
 from services.worker.calls import AppCaller, error_info
 from services.worker.config import consumer_config, producer_config
@@ -55,6 +56,7 @@ from weir.settings import Settings
 from weir.signing import Signer, signer_from_settings
 
 log = logging.getLogger("weir.worker")
+T = TypeVar("T")
 # How often held backlogs are looked at again once the first look has passed.
 HOLD_RECHECK_SECONDS = 0.25
 
@@ -110,6 +112,7 @@ class Worker:
             assigned=self._assigned,
         )
         self.fence = Fence(self.consumer.done, self.stats)
+        self.answers = Answers()
         self.running = threading.Event()  # set once consuming (tests wait on it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = threading.Event()
@@ -265,20 +268,48 @@ class Worker:
             self._started.add(current)
             began = time.perf_counter()
             task = parsed if parsed is not None else self._parse(delivery)
-            if task is not None and not self.fence.claim(task):
-                self.consumer.done(delivery)  # recorded already, or a second copy: skip
-                return
             if task is None:
                 salvaged = _outcome_for_invalid(delivery)
                 if salvaged is not None:
                     await self._report(salvaged)
                 self.consumer.done(delivery)
                 return
-            queued = max(0, now_ms() - task.emitted_at) / 1000
-            execution = await self._execute(task)
-        await self._report(execution.outcome)
+            if self.fence.recorded(task):
+                self.consumer.done(delivery)  # the router has its outcome: skip it
+                return
+            task_id = (task.run_id, task.seq)
+            earlier = self.answers.claim(task_id)
+            if earlier is None:
+                queued = max(0, now_ms() - task.emitted_at) / 1000
+                try:
+                    execution = await self._execute(task)
+                except BaseException:  # cancelled: the worker is stopping
+                    self.answers.abandoned(task_id)
+                    raise
+        if earlier is not None:
+            await self._answer_again(delivery, task, earlier)
+            return
+        try:
+            written = await self._report(execution.outcome)
+        except BaseException:
+            self.answers.abandoned(task_id)
+            raise
+        self.answers.written(task_id, written)
         self.consumer.done(delivery)
         self._account(task, execution, queued, time.perf_counter() - began)
+
+    async def _answer_again(
+        self, delivery: Delivery, task: Task, earlier: asyncio.Future[bytes | None]
+    ) -> None:
+        """A copy of a task this worker ran: write that run's outcome again, without
+        calling the app (services/worker/answers.py says why). Waited for outside the
+        call slot, since the earlier copy may still be running."""
+        outcome = await asyncio.shield(earlier)
+        if outcome is None:
+            return  # the earlier copy was given up (stopping): left to the next worker
+        await self._persist(task.run_id, lambda: self.reporter.report_again(task.run_id, outcome))
+        self.stats.tasks_answered_again += 1
+        self.consumer.done(delivery)
 
     async def _execute(self, task: Task) -> Execution:
         assert self._runner is not None
@@ -293,20 +324,24 @@ class Worker:
             error = ErrorInfo(name=type(exc).__name__, message=str(exc), code="internal")
             return _failed_without_call(task, error)
 
-    async def _report(self, outcome: TaskOutcome) -> None:
-        """Write the outcome, retrying until Kafka takes it (or the worker stops)."""
+    async def _report(self, outcome: TaskOutcome) -> bytes:
+        """Write the outcome, retrying until Kafka takes it; the value as written."""
+        return await self._persist(outcome.run_id, lambda: self.reporter.report(outcome))
+
+    async def _persist(self, run_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()`` until Kafka takes it (or the worker is cancelled)."""
         pause = 0.5
         while True:
             try:
-                await self.reporter.report(outcome)
+                written = await write()
             except BrokerUnavailableError as exc:
                 self.stats.outcome_report_failures += 1
-                log.warning("run %s: %s; retrying in %.1fs", outcome.run_id, exc, pause)
+                log.warning("run %s: %s; retrying in %.1fs", run_id, exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, REPORT_BACKOFF_MAX)
                 continue
             self.stats.outcomes_reported += 1
-            return
+            return written
 
     def _parse(self, delivery: Delivery) -> Task | None:
         where = f"{delivery.topic}[{delivery.partition}]@{delivery.offset}"

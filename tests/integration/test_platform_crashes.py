@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
+from services.common.partitions import partition_for
+from services.common.records import Task, dumps, now_ms
+from services.router.run_state import run_id_for
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.kafka
@@ -92,3 +97,48 @@ def test_runs_survive_router_and_worker_kills(platform: Platform, event_name: st
         f"({sum(n - 1 for n in counts.values())} extra executions), "
         f"router starts={platform.router.starts}, worker starts={platform.worker.starts}"
     )
+
+
+def test_a_start_replayed_after_its_first_task_ran_still_gets_that_outcome(
+    platform: Platform,
+) -> None:
+    """The router died after a start's effects were written, before its state was stored.
+
+    A start read from the events topic is not ordered with the outcomes on the
+    results topic. So after such a crash the first task's outcome can reach the
+    restarted router before the replayed event has started the run again; the
+    router drops it (no such run yet), and the replayed start writes the first
+    task a second time. The worker that ran the first copy must not leave the
+    second unanswered, and must not run the step again either.
+
+    The test builds that state without a crash: the first copy of the task is
+    written by hand, run and answered before its event is sent.
+    """
+    app_id, function_id, name = "durable", "three-steps-stepwise", "test/three-stepwise"
+    topics = platform.topics
+    event_id = str(uuid.uuid4())
+    home = (partition_for(event_id.encode(), topics.partitions), topics.partitions)
+    run_id = run_id_for(event_id, app_id, function_id, home=home)
+    event = {"name": name, "data": {"n": 7}, "id": event_id, "ts": now_ms(), "v": "1"}
+    first_copy = Task(
+        run_id=run_id,
+        seq=0,
+        app_id=app_id,
+        function_id=function_id,
+        url=platform.app_url,
+        retries=4,
+        event=event,
+    )
+    producer = Producer({"bootstrap.servers": platform.bootstrap})
+    producer.produce(topics.task(app_id, function_id), key=run_id.encode(), value=dumps(first_copy))
+    assert producer.flush(10) == 0
+    platform.wait_log(platform.router, f"for unknown run {run_id}")
+    assert platform.step_executions() == {(run_id, "a"): 1}
+
+    platform.send({"name": name, "data": {"n": 7}, "id": event_id})
+
+    [run] = platform.wait_runs([event_id], timeout=60)[event_id]
+    assert run["id"] == run_id
+    assert run["status"] == "completed"
+    assert [step["id"] for step in run["steps"]] == ["a", "b", "c"]
+    assert platform.step_executions() == {(run_id, s): 1 for s in ("a", "b", "c")}
