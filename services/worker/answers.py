@@ -16,7 +16,7 @@ first copy's outcome once more (waiting for it if that copy is still under
 way). The router ignores the repeat if it had recorded the first, and the
 step is not executed twice either way.
 
-Outcomes are kept up to a byte budget (oldest forgotten first). A copy of a
+Outcomes are kept up to a budget (oldest forgotten first). A copy of a
 task whose outcome was forgotten runs again, as Kafka's at-least-once
 delivery allows: a run left waiting would be worse than a step run twice.
 Only the event loop's thread uses this.
@@ -29,51 +29,57 @@ from collections import OrderedDict
 
 TaskId = tuple[str, int]  # (run id, seq)
 
-BUDGET_BYTES = 64 * 1024 * 1024  # outcomes kept, as written to Kafka
-MOST = 200_000  # and at most this many of them
+# Outcomes kept, as written to Kafka. A copy comes back after a router restart,
+# and while the router is down no new tasks (so no new outcomes) come: even a
+# small window covers it.
+BUDGET_BYTES = 32 * 1024 * 1024
+MOST = 100_000
 
 
 class Answers:
     def __init__(self, budget_bytes: int = BUDGET_BYTES, most: int = MOST) -> None:
         self._budget = budget_bytes
         self._most = most
-        # Every task id claimed and not forgotten: its outcome, once written.
-        self._claims: dict[TaskId, asyncio.Future[bytes | None]] = {}
-        self._written: OrderedDict[TaskId, int] = OrderedDict()  # sizes, oldest first
+        self._running: dict[TaskId, asyncio.Future[bytes | None]] = {}  # claimed, no outcome yet
+        self._written: OrderedDict[TaskId, bytes] = OrderedDict()  # oldest first
         self._bytes = 0
 
     def claim(self, task: TaskId) -> asyncio.Future[bytes | None] | None:
         """None if this is the first copy here (the caller runs it and then calls
         :meth:`written` or :meth:`abandoned`); else what the earlier copy wrote,
         to be awaited (None: that copy was abandoned)."""
-        earlier = self._claims.get(task)
-        if earlier is not None:
-            return earlier
-        self._claims[task] = asyncio.get_running_loop().create_future()
+        running = self._running.get(task)
+        if running is not None:
+            return running
+        loop = asyncio.get_running_loop()
+        outcome = self._written.get(task)
+        if outcome is not None:
+            answered: asyncio.Future[bytes | None] = loop.create_future()
+            answered.set_result(outcome)
+            return answered
+        self._running[task] = loop.create_future()
         return None
 
     def written(self, task: TaskId, outcome: bytes) -> None:
         """The claimed task's outcome, as Kafka acknowledged it."""
-        claim = self._claims.get(task)
-        if claim is None or claim.done():
+        claim = self._running.pop(task, None)
+        if claim is None:
             return
         claim.set_result(outcome)
-        self._written[task] = len(outcome)
+        self._written[task] = outcome
         self._bytes += len(outcome)
         while self._written and (self._bytes > self._budget or len(self._written) > self._most):
-            oldest, size = self._written.popitem(last=False)
-            self._bytes -= size
-            del self._claims[oldest]
+            _, oldest = self._written.popitem(last=False)
+            self._bytes -= len(oldest)
 
     def abandoned(self, task: TaskId) -> None:
         """The claimed task was given up without an outcome (the worker is stopping)."""
-        claim = self._claims.get(task)
-        if claim is not None and not claim.done():
-            del self._claims[task]
+        claim = self._running.pop(task, None)
+        if claim is not None:
             claim.set_result(None)
 
     def __len__(self) -> int:
-        return len(self._claims)
+        return len(self._running) + len(self._written)
 
     @property
     def bytes(self) -> int:

@@ -12,11 +12,13 @@ def test_the_first_copy_runs_and_a_later_one_gets_its_outcome() -> None:
         answers = Answers()
         assert answers.claim(("r", 0)) is None  # the first copy: run it
         later = answers.claim(("r", 0))
-        assert later is not None and not later.done()  # the first copy is still running
+        assert later is not None
+        assert not later.done()
         answers.written(("r", 0), b"outcome")
         assert await later == b"outcome"
         again = answers.claim(("r", 0))  # a copy read after the outcome was written
-        assert again is not None and await again == b"outcome"
+        assert again is not None
+        assert await again == b"outcome"
         assert answers.claim(("r", 1)) is None  # another task of the run is its own
 
     asyncio.run(main())
@@ -28,7 +30,8 @@ def test_an_abandoned_copy_answers_none_and_the_next_copy_runs() -> None:
         assert answers.claim(("r", 0)) is None
         waiting = answers.claim(("r", 0))
         answers.abandoned(("r", 0))
-        assert waiting is not None and await waiting is None
+        assert waiting is not None
+        assert await waiting is None
         assert answers.claim(("r", 0)) is None
 
     asyncio.run(main())
@@ -45,9 +48,11 @@ def test_outcomes_beyond_the_budget_are_forgotten_oldest_first() -> None:
         assert answers.bytes == 20
         assert answers.claim(("r", 0)) is None, "forgotten: a copy of it runs again"
         answers.written(("r", 3), b"y" * 5)
-        assert running is not None and await running == b"y" * 5
+        assert running is not None
+        assert await running == b"y" * 5
         kept = answers.claim(("r", 2))
-        assert kept is not None and await kept == b"x" * 10
+        assert kept is not None
+        assert await kept == b"x" * 10
 
     asyncio.run(main())
 
@@ -72,7 +77,8 @@ def test_a_second_write_or_a_late_abandon_changes_nothing() -> None:
         answers.written(("r", 0), b"second")
         answers.abandoned(("r", 0))
         kept = answers.claim(("r", 0))
-        assert kept is not None and await kept == b"first"
+        assert kept is not None
+        assert await kept == b"first"
         assert answers.bytes == len(b"first")
 
     asyncio.run(main())
