@@ -372,7 +372,10 @@ class Router:
                 now=env.now,
             )
         if state is None:
-            log.warning("%s for unknown run %s", command.kind, command.run_id)
+            # Expected for a few runs after a router crash: a start replayed from the
+            # events topic may come after its first task's outcome (the worker then
+            # answers the replayed task again; docs/architecture.md, decision 27).
+            log.warning("%s for unknown run %s: dropped", command.kind, command.run_id)
             return None
         return apply_command(state, command, env)
 

@@ -308,6 +308,7 @@ class Worker:
         if outcome is None:
             return  # the earlier copy was given up (stopping): left to the next worker
         await self._persist(task.run_id, lambda: self.reporter.report_again(task.run_id, outcome))
+        log.info("run %s seq %d: answered a copy of a task run here already", task.run_id, task.seq)
         self.stats.tasks_answered_again += 1
         self.consumer.done(delivery)
 
