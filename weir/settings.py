@@ -259,6 +259,13 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(
         default=3600.0, gt=0, description="Cap of the growing retry delay."
     )
+    retry_hold_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Retry delays up to this long are waited out by the worker that holds the "
+        "task; a longer delay is handed to the router's timers, which keep it across crashes "
+        "and free the worker's call slot.",
+    )
     worker_group: str | None = Field(
         default=None,
         description="Kafka consumer group of the workers; unset: '<topic_prefix>worker'.",

@@ -80,8 +80,20 @@ class StepDone(_Record):
     attempts: int = Field(ge=1, description="Calls it took, the one that finished it included.")
 
 
+class RetryLater(_Record):
+    """The task's call failed and may be tried again, but not before ``at``.
+
+    A delay longer than the worker's ``retry_hold_seconds`` is handed to the
+    router: it records nothing of the failed call but the steps it finished,
+    and writes the same call again as a new task when the timer is due.
+    """
+
+    at: int = Field(description="ms: when the next attempt may start.")
+    attempt: int = Field(ge=1, description="The next attempt's number (0 was the first call).")
+
+
 class TaskOutcome(_Record):
-    """A worker's final answer to one task, after its own retries."""
+    """A worker's answer to one task, after its own retries (final unless ``retry``)."""
 
     kind: Literal["outcome"] = "outcome"
     run_id: str
@@ -97,6 +109,11 @@ class TaskOutcome(_Record):
     )
     response: CompleteResponse | StepResponse | PlannedResponse | FailedResponse = Field(
         discriminator="outcome"
+    )
+    retry: RetryLater | None = Field(
+        default=None,
+        description="Set when the response is a retryable error to try again later: the "
+        "router then schedules the same call instead of recording the error.",
     )
     ts: int = Field(default_factory=now_ms)
 
@@ -162,6 +179,12 @@ class Task(_Record):
     emitted_at: int = Field(default_factory=now_ms)
     start_by: int | None = Field(
         default=None, description="The run's start timeout (ms): past it, do not call the app."
+    )
+    attempt: int = Field(
+        default=0,
+        ge=0,
+        description="The number of the task's first call: above 0 when the router writes a "
+        "call again after a retry delay it kept (retries left: retries - attempt).",
     )
 
 

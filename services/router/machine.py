@@ -36,6 +36,7 @@ from services.router.run_state import (
     START_TIMEOUT_CODE,
     Effects,
     Env,
+    Retry,
     RunState,
     Target,
     cancel,
@@ -45,6 +46,7 @@ from services.router.run_state import (
     history,
     record,
     run_id_for,
+    set_timer,
 )
 from weir.functions.config import FunctionConfig
 from weir.functions.protocol import (
@@ -141,6 +143,12 @@ def apply_outcome(state: RunState, outcome: TaskOutcome, env: Env | None = None)
     # the answer already says what follows them.
     for done in outcome.done:
         record(state, effects, StepRecord(id=done.step.id, data=done.step.data), done.attempts)
+    if outcome.retry is not None:
+        # The worker handed a long retry delay over: the same call again when due.
+        name = f"retry:{outcome.seq}"
+        state.retrying[name] = Retry(target=target, attempt=outcome.retry.attempt)
+        set_timer(state, name, outcome.retry.at)
+        return effects
     progress = False
     if isinstance(response, StepResponse):
         progress = _record_step(state, effects, response, outcome.attempts)

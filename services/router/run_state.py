@@ -79,6 +79,15 @@ class Pending(BaseModel):
     child: str | None = None  # invoke: the child run
 
 
+class Retry(BaseModel):
+    """A call to write again when its timer is due (a retry delay the worker handed over)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str | None  # the failed task's target step (None: a plain call)
+    attempt: int
+
+
 class RunState(BaseModel):
     """Everything the router keeps about one run (the value of its runs table)."""
 
@@ -98,11 +107,14 @@ class RunState(BaseModel):
     # seq -> when the task was emitted (a wait counts events from then on).
     task_at: dict[int, int] = Field(default_factory=dict)
     pending: dict[str, Pending] = Field(default_factory=dict)
-    # name -> due (ms): "step:<id>" (sleep, wait or invoke timeout), "cancel:<i>", "finish".
+    # name -> due (ms): "step:<id>" (sleep, wait or invoke timeout), "cancel:<i>",
+    # "retry:<seq>", "finish".
     timers: dict[str, int] = Field(default_factory=dict)
     # Whether the run ever had a timer: the router keeps the timers table in step
     # only for such runs (one table read per command saved for all others).
     timed: bool = False
+    # "retry:<seq>" -> the call to write again when that timer is due.
+    retrying: dict[str, Retry] = Field(default_factory=dict)
     # "cancel:<i>" -> the wait key of the function's i-th cancel_on.
     cancel_waits: dict[str, str] = Field(default_factory=dict)
     parent: ParentLink | None = None
@@ -159,8 +171,9 @@ class Effects:
 
 def continue_run(state: RunState, effects: Effects, progress: bool, now: int) -> None:
     """Call the app again when it can get further: nothing is in flight, and either no
-    step is pending or something was just recorded (a parallel branch may go on)."""
-    if state.status in FINAL or state.open:
+    step is pending or something was just recorded (a parallel branch may go on).
+    A call waiting for its retry delay counts as in flight."""
+    if state.status in FINAL or state.open or state.retrying:
         return
     if not state.pending or progress:
         emit_task(state, effects, target=None, now=now)
@@ -237,7 +250,9 @@ def _failure_event(state: RunState, error: ErrorInfo) -> dict[str, Any]:
     }
 
 
-def emit_task(state: RunState, effects: Effects, *, target: str | None, now: int) -> None:
+def emit_task(
+    state: RunState, effects: Effects, *, target: str | None, now: int, attempt: int = 0
+) -> None:
     seq = state.next_seq
     state.next_seq += 1
     state.open[seq] = target
@@ -257,6 +272,7 @@ def emit_task(state: RunState, effects: Effects, *, target: str | None, now: int
             steps=list(state.steps),
             emitted_at=now,
             start_by=state.start_by if seq == 0 else None,
+            attempt=attempt,
         )
     )
 
@@ -294,4 +310,5 @@ def release(state: RunState, effects: Effects) -> None:
         effects.waits.append(WaitClose(key=key, run_id=state.run_id, step_id=name))
     state.pending.clear()
     state.cancel_waits.clear()
+    state.retrying.clear()
     state.timers.clear()

@@ -37,6 +37,7 @@ from services.router.run_state import (
     cancel,
     continue_run,
     derived_id,
+    emit_task,
     history,
     plan_run_step,
     record,
@@ -256,6 +257,10 @@ def fire_timers(state: RunState, at: int, env: Env) -> Effects:
             key = state.cancel_waits.pop(name, None)
             if key is not None:
                 effects.waits.append(WaitClose(key=key, run_id=state.run_id, step_id=name))
+        elif name.startswith("retry:"):
+            retry = state.retrying.pop(name, None)
+            if retry is not None:
+                emit_task(state, effects, target=retry.target, now=env.now, attempt=retry.attempt)
         else:
             progress |= _step_timed_out(state, effects, name.removeprefix("step:"))
     if not fired:

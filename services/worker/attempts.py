@@ -34,6 +34,7 @@ from typing import Protocol
 from services.common.records import (
     HistoryRecord,
     HistoryType,
+    RetryLater,
     StepDone,
     Task,
     TaskOutcome,
@@ -95,7 +96,12 @@ def retryable_error(answer: AppAnswer | CallFailure) -> ErrorInfo | None:
 
 
 class TaskRunner:
-    """Runs tasks against their apps; ``sleep`` is injectable so tests can skip the waits."""
+    """Runs tasks against their apps; ``sleep`` is injectable so tests can skip the waits.
+
+    A retry delay up to ``hold`` seconds is waited out here; a longer one ends
+    the task with a ``retry`` outcome, and the router writes the same call
+    again when it is due (kept across crashes, and no call slot held).
+    """
 
     def __init__(
         self,
@@ -104,12 +110,14 @@ class TaskRunner:
         history: History,
         retry: RetryPolicy,
         *,
+        hold: float = float("inf"),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.caller = caller
         self.policy = policy
         self.history = history
         self.retry = retry
+        self.hold = hold
         self.sleep = sleep
 
     async def run(self, task: Task) -> Execution:
@@ -120,7 +128,8 @@ class TaskRunner:
             notes.step_started(task.target_step)
         call_seconds = waited = 0.0
         failures = 0
-        attempt = 0
+        attempt = task.attempt  # above 0: the router wrote this call again after a delay
+        later: RetryLater | None = None
         done: list[StepDone] = []
         memo = task.steps
         while True:
@@ -153,7 +162,7 @@ class TaskRunner:
                 data={"delay": round(delay, 3)},
             )
             log.warning(
-                "run %s fn %s/%s seq %d: attempt %d failed (%s: %s); retry %d/%d in %.2fs",
+                "run %s fn %s/%s seq %d: attempt %d failed (%s: %s); retry %d/%d in %.2fs%s",
                 task.run_id,
                 task.app_id,
                 task.function_id,
@@ -164,11 +173,15 @@ class TaskRunner:
                 attempt,
                 task.retries,
                 delay,
+                " (the router's timer)" if delay > self.hold else "",
             )
+            if delay > self.hold:
+                later = RetryLater(at=now_ms() + round(delay * 1000), attempt=attempt)
+                break
             await self.sleep(delay)
             waited += delay
         response = FailedResponse(error=answer.error) if isinstance(answer, CallFailure) else answer
-        if isinstance(response, StepResponse) and response.step.error is not None:
+        if later is None and isinstance(response, StepResponse) and response.step.error is not None:
             notes.emit(
                 "step.failed", step_id=response.step.id, attempt=attempt, error=response.step.error
             )
@@ -177,8 +190,10 @@ class TaskRunner:
             seq=task.seq,
             target_step=task.target_step,
             done=done,
-            attempts=attempt + 1,
+            # Calls made for the unit of work: a handed-over retry has not made its next one.
+            attempts=attempt if later is not None else attempt + 1,
             response=response,
+            retry=later,
         )
         return Execution(outcome, call_seconds, waited, failures)
 

@@ -153,7 +153,9 @@ class Worker:
                 timeout=settings.worker_call_timeout,
             )
             retry = RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-            self._runner = TaskRunner(caller, self.policy, self.reporter, retry)
+            self._runner = TaskRunner(
+                caller, self.policy, self.reporter, retry, hold=settings.retry_hold_seconds
+            )
             # The topics written to must exist with the platform's partition count
             # before the first write: a broker that auto-creates topics would give
             # them its default count and break co-partitioning with the router.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from services.worker.testing import RecordReader
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.kafka
@@ -83,3 +84,41 @@ def test_waits_and_sleeps_survive_killing_every_process(platform: Platform) -> N
         assert run["status"] == "completed", run
         assert run["output"]["woke"] - nap_sent >= NAP_SECONDS * 1000
         assert executions[(run["id"], "woke")] == 1, "the sleep fired once"
+
+
+AFTER = 3.0  # the retry delay asked for: past the worker's hold (retry_hold_seconds, 2 s)
+
+
+@pytest.mark.timeout(200)
+def test_a_long_retry_delay_is_kept_across_killing_the_worker_and_the_router(
+    platform: Platform,
+) -> None:
+    """A delay longer than the worker's hold goes to the router's timers.
+
+    The worker answers the first attempt with a ``retry`` outcome and lets
+    the task go; both are killed during the delay. The retry still comes,
+    as attempt 1, no sooner than asked: the first attempt never runs again.
+    """
+    with RecordReader(platform.settings) as reader:
+        [event_id] = platform.send({"name": "test/retry-later", "data": {"after": AFTER}})
+        deadline = time.monotonic() + 30
+        while not platform.runs_of(event_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run_id = platform.runs_of(event_id)[0]["id"]
+        [first] = reader.wait_outcomes(run_id, 1)
+    assert first.retry is not None, "the worker handed the delay over"
+    assert first.retry.attempt == 1
+
+    for part in (platform.worker, platform.router):
+        part.kill9()
+    for part in (platform.router, platform.worker):
+        part.start()
+
+    run = platform.wait_status(event_id, "completed", timeout=90)
+    assert run["output"] == {"out": "ok"}
+    [step] = run["steps"]
+    assert (step["id"], step["status"], step["attempts"]) == ("call", "completed", 2)
+    times = platform.step_execution_times()
+    calls = [(step_id, at) for (rid, step_id), at in times if rid == run_id]
+    assert [step_id for step_id, _ in calls] == ["call@0", "call@1"]
+    assert calls[1][1] - calls[0][1] >= AFTER * 1000

@@ -154,14 +154,14 @@ class Platform:
             **settings,
         }
         self.app_url = self.env["WEIR_APP_URL"]
-        self.topics = Topics(
-            Settings(
-                topic_prefix=prefix,
-                events_topic=self.env["WEIR_EVENTS_TOPIC"],
-                platform_partitions=int(self.env["WEIR_PLATFORM_PARTITIONS"]),
-                events_partitions=int(self.env["WEIR_EVENTS_PARTITIONS"]),
-            )
+        self.settings = Settings(
+            kafka_bootstrap=bootstrap,
+            topic_prefix=prefix,
+            events_topic=self.env["WEIR_EVENTS_TOPIC"],
+            platform_partitions=int(self.env["WEIR_PLATFORM_PARTITIONS"]),
+            events_partitions=int(self.env["WEIR_EVENTS_PARTITIONS"]),
         )
+        self.topics = Topics(self.settings)
         py = sys.executable
         logs = workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from services.common.records import StartRun, TaskOutcome
-from services.router.machine import RunState, apply_outcome, run_id_for, start_run
+from services.common.records import CancelRun, RetryLater, StartRun, TaskOutcome, Wake
+from services.router.machine import (
+    Env,
+    RunState,
+    apply_command,
+    apply_outcome,
+    run_id_for,
+    start_run,
+)
 from weir.functions.protocol import (
     CompleteResponse,
     ErrorInfo,
@@ -225,3 +232,70 @@ def test_a_step_answer_after_finished_steps_calls_the_app_with_all_of_them() -> 
     step = StepResponse(step=StepResult(id="c", name="c", data=3))
     effects = apply_outcome(state, _with_done(_outcome(state, 0, step), ("a", 1), ("b", 1)))
     assert [[s.id for s in t.steps] for t in effects.tasks] == [["a", "b", "c"]]
+
+
+def test_a_handed_over_retry_writes_the_same_call_again_when_due() -> None:
+    state = _started()
+    a = StepResponse(step=StepResult(id="a", name="a", data=1))
+    apply_outcome(state, _outcome(state, 0, a))
+    error = ErrorInfo(name="E", message="down", retryable=True)
+    failing = StepResponse(step=StepResult(id="b", name="b", error=error))
+    later = _outcome(state, 1, failing).model_copy(
+        update={"retry": RetryLater(at=50_000, attempt=2), "attempts": 2}
+    )
+    effects = apply_outcome(state, later)
+    assert effects.tasks == [], "nothing until the delay is over"
+    assert [d.seq for d in effects.done] == [1], "the failed task is fenced"
+    assert not state.recorded("b"), "the error is not the step's result"
+    assert state.timers == {"retry:1": 50_000}
+    assert state.next_due() == 50_000
+
+    assert apply_outcome(state, _outcome(state, 1, failing)).changed is False, "a copy's answer"
+
+    early = apply_command(state, Wake(run_id=state.run_id, at=49_999), Env(now=49_999))
+    assert early.changed is False
+    due = apply_command(state, Wake(run_id=state.run_id, at=50_000), Env(now=50_000))
+    [task] = due.tasks
+    assert (task.seq, task.target_step, task.attempt) == (2, None, 2), "the same (plain) call"
+    assert [s.id for s in task.steps] == ["a"]
+    assert state.retrying == {}
+    assert state.timers == {}
+
+    done = apply_outcome(state, _outcome(state, 2, StepResponse(step=StepResult(id="b", name="b"))))
+    assert state.recorded("b")
+    assert [t.seq for t in done.tasks] == [3]
+
+
+def test_a_run_that_ends_while_a_retry_waits_lets_it_go() -> None:
+    state = _started()
+    error = ErrorInfo(name="E", message="down", retryable=True)
+    later = _outcome(state, 0, FailedResponse(error=error)).model_copy(
+        update={"retry": RetryLater(at=50_000, attempt=1)}
+    )
+    apply_outcome(state, later)
+    cancelled = apply_command(state, CancelRun(run_id=state.run_id, reason="ops"), Env(now=1))
+    assert state.status == "cancelled"
+    assert state.retrying == {}
+    assert state.timers == {}
+    assert cancelled.tasks == []
+    woken = apply_command(state, Wake(run_id=state.run_id, at=50_000), Env(now=50_000))
+    assert woken.tasks == []
+
+
+def test_a_parallel_step_retried_later_keeps_its_target_and_holds_the_join() -> None:
+    state = _started()
+    plan = PlannedResponse(
+        steps=[StepOp(id="x", name="x", op="run"), StepOp(id="y", name="y", op="run")]
+    )
+    targets = {t.target_step: t.seq for t in apply_outcome(state, _outcome(state, 0, plan)).tasks}
+    error = ErrorInfo(name="E", message="down", retryable=True)
+    failing_x = StepResponse(step=StepResult(id="x", name="x", error=error))
+    later = _outcome(state, targets["x"], failing_x, "x").model_copy(
+        update={"retry": RetryLater(at=9_000, attempt=1)}
+    )
+    apply_outcome(state, later)
+    y = StepResponse(step=StepResult(id="y", name="y", data=2))
+    after_y = apply_outcome(state, _outcome(state, targets["y"], y, "y"))
+    assert after_y.tasks == [], "x is still to come: no replay yet"
+    due = apply_command(state, Wake(run_id=state.run_id, at=9_000), Env(now=9_000))
+    assert [(t.target_step, t.attempt) for t in due.tasks] == [("x", 1)]

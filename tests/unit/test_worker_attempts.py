@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 
 import httpx
@@ -46,6 +47,8 @@ def run(
     target_step: str | None = None,
     url: str = "http://app.test/api/weir",
     allow_private: bool = True,
+    attempt: int = 0,
+    hold: float = float("inf"),
 ) -> tuple[Any, Recorder, list[CallRequest]]:
     """Run one task against an app answering ``answers`` in turn (the last one repeats)."""
     recorder = Recorder()
@@ -65,6 +68,7 @@ def run(
         retries=retries,
         target_step=target_step,
         event={"name": "a/b", "id": "ev-1", "data": {}},
+        attempt=attempt,
     )
 
     async def go() -> Any:
@@ -74,6 +78,7 @@ def run(
                 UrlPolicy(allow_private=allow_private),
                 recorder,
                 RetryPolicy(base=10.0, cap=3600.0, rng=random.Random(SEED)),
+                hold=hold,
                 sleep=recorder.sleep,
             )
             return await runner.run(task)
@@ -112,6 +117,38 @@ def test_retry_after_replaces_the_schedule_exactly() -> None:
     assert execution.outcome.attempts == 2
     assert isinstance(execution.outcome.response, CompleteResponse)
     assert recorder.sleeps == [42.5]
+
+
+def test_a_delay_longer_than_the_hold_is_handed_to_the_router() -> None:
+    before = int(time.time() * 1000)
+    execution, recorder, calls = run([step(error={"name": "E", "message": "x"})], hold=5.0)
+    outcome = execution.outcome
+    assert len(calls) == 1
+    assert recorder.sleeps == []
+    assert outcome.retry is not None
+    assert outcome.retry.attempt == 1
+    delay = retry_delay(1, rng=random.Random(SEED), base=10.0, cap=3600.0)
+    assert before + delay * 1000 - 5 <= outcome.retry.at <= time.time() * 1000 + delay * 1000 + 5
+    assert outcome.attempts == 1
+    assert isinstance(outcome.response, StepResponse)  # the error, for the record
+    assert recorder.kinds() == ["run.started", "step.started", "step.retrying"]  # no step.failed
+
+
+def test_a_delay_within_the_hold_is_waited_out_here() -> None:
+    execution, recorder, _ = run([failed(retry_after=1.0), {"outcome": "complete"}], hold=2.0)
+    assert execution.outcome.retry is None
+    assert recorder.sleeps == [1.0]
+    assert isinstance(execution.outcome.response, CompleteResponse)
+
+
+def test_a_call_written_again_goes_on_counting_its_attempts() -> None:
+    execution, recorder, calls = run([failed()], retries=4, attempt=3, seq=5)
+    assert [call.run.attempt for call in calls] == [3, 4]
+    assert execution.outcome.attempts == 5
+    assert execution.outcome.retry is None
+    assert isinstance(execution.outcome.response, FailedResponse)
+    rng = random.Random(SEED)
+    assert recorder.sleeps == [retry_delay(4, rng=rng, base=10.0, cap=3600.0)]
 
 
 def test_a_non_retryable_failure_is_reported_after_one_call() -> None:

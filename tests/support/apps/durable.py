@@ -27,6 +27,7 @@ from weir import (
     Context,
     CronTick,
     NonRetriableError,
+    RetryAfterError,
     Step,
     Timeouts,
     Weir,
@@ -72,6 +73,21 @@ async def fails_for_good(ctx: Context[Any], step: Step) -> None:
 
 
 client.create_function("Fails for good", "test/fail", fails_for_good)
+
+
+async def retries_later(ctx: Context[Any], step: Step) -> dict[str, Any]:
+    """Asks for a retry ``after`` seconds on its first attempt, then succeeds."""
+
+    def call_out() -> str:
+        _ran(ctx, f"call@{ctx.attempt}")
+        if ctx.attempt == 0:
+            raise RetryAfterError(float(ctx.event.data["after"]), "rate limited")
+        return "ok"
+
+    return {"out": await step.run("call", call_out)}
+
+
+client.create_function("Retries later", "test/retry-later", retries_later)
 
 
 async def on_failure(ctx: Context[Any], step: Step) -> dict[str, Any]:
