@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
+from services.common.records import TaskDone, task_record_adapter
 from services.worker.testing import RecordReader
+from tests.support.kafka import unique
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.kafka
@@ -108,6 +111,8 @@ def test_a_long_retry_delay_is_kept_across_killing_the_worker_and_the_router(
         [first] = reader.wait_outcomes(run_id, 1)
     assert first.retry is not None, "the worker handed the delay over"
     assert first.retry.attempt == 1
+    # Killed before the router recorded it, the task would run again from attempt 0.
+    wait_for_fence(platform, "retries-later", run_id, seq=0)
 
     for part in (platform.worker, platform.router):
         part.kill9()
@@ -122,3 +127,28 @@ def test_a_long_retry_delay_is_kept_across_killing_the_worker_and_the_router(
     calls = [(step_id, at) for (rid, step_id), at in times if rid == run_id]
     assert [step_id for step_id, _ in calls] == ["call@0", "call@1"]
     assert calls[1][1] - calls[0][1] >= AFTER * 1000
+
+
+def wait_for_fence(platform: Platform, function_id: str, run_id: str, seq: int) -> None:
+    """Until the router's TaskDone for (run, seq) is in the function's task topic."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": platform.bootstrap,
+            "group.id": unique("fence-reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([platform.topics.task("durable", function_id)])
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                continue
+            record = task_record_adapter.validate_json(message.value() or b"")
+            if isinstance(record, TaskDone) and (record.run_id, record.seq) == (run_id, seq):
+                return
+    finally:
+        consumer.close()
+    raise AssertionError(f"no TaskDone for {run_id}/{seq}")
