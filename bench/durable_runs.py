@@ -193,8 +193,9 @@ def latency_phase(
             f"   p99 {pct(through, 0.99):6.1f} ms"
         )
     # Read once for both breakdowns: (JSON value, Kafka timestamp) of each record.
-    history = [HistoryRecord.model_validate(v) for v, _ in platform_records(platform, "runs")]
-    results = platform_records(platform, "results")
+    topics = platform.topics
+    history = [HistoryRecord.model_validate(v) for v, _ in platform_records(platform, topics.runs)]
+    results = platform_records(platform, topics.results)
     hops(platform, accepted, history, results)
     if stepwise:
         step_hops(platform, stepwise, seen, history, results)
@@ -216,12 +217,11 @@ def idle_phase(platform: Platform, seconds: float, broker_pid: int | None) -> No
 Records = list[tuple[dict[str, Any], float]]
 
 
-def platform_records(platform: Platform, name: str) -> Records:
-    """Every record of the platform's topic ``name``: (its JSON value, its Kafka timestamp)."""
-    topic = platform.env["WEIR_TOPIC_PREFIX"] + name
+def platform_records(platform: Platform, topic: str) -> Records:
+    """Every record of one of the platform's topics: (its JSON value, its Kafka timestamp)."""
     return [
         (json.loads(m.value()), float(m.timestamp()[1]))
-        for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
+        for m in read_to_end(platform.bootstrap, topic)
     ]
 
 
@@ -303,7 +303,7 @@ def step_hops(
         }
 
     outcomes = written(results, "outcome")
-    tasks = written(platform_records(platform, "fn.durable.stepwise"), "task")
+    tasks = written(platform_records(platform, platform.topics.task("durable", "stepwise")), "task")
     answer, router, call = [], [], []
     for run_id, event_id in event_of.items():
         marks_of = sorted(seen[event_id], key=lambda m: m[1])
@@ -375,12 +375,11 @@ def throughput_phase(
 def ended_at(platform: Platform, event_ids: set[str], function: str) -> dict[str, int]:
     """When the router completed each run (ms) of ``function`` that one of ``event_ids``
     started, from the run history; waits for all."""
-    topic = platform.env["WEIR_TOPIC_PREFIX"] + "runs"
     deadline = time.monotonic() + 120
     while True:
         ended = {
             r.run_id: r.ts
-            for m in read_to_end(platform.env["WEIR_KAFKA_BOOTSTRAP"], topic)
+            for m in read_to_end(platform.bootstrap, platform.topics.runs)
             if (r := HistoryRecord.model_validate_json(m.value())).type == "run.completed"
             and r.function_id == function
             and r.event_id in event_ids
