@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from services.common.records import TaskDone, task_record_adapter
 from services.worker.testing import RecordReader
-from tests.support.kafka import unique
+from tests.support.kafka import read_to_end
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.kafka
@@ -131,24 +130,15 @@ def test_a_long_retry_delay_is_kept_across_killing_the_worker_and_the_router(
 
 def wait_for_fence(platform: Platform, function_id: str, run_id: str, seq: int) -> None:
     """Until the router's TaskDone for (run, seq) is in the function's task topic."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": platform.bootstrap,
-            "group.id": unique("fence-reader"),
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([platform.topics.task("durable", function_id)])
+    topic = platform.topics.task("durable", function_id)
+    fence = TaskDone(run_id=run_id, seq=seq)
     deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error() is not None:
-                continue
-            record = task_record_adapter.validate_json(message.value() or b"")
-            if isinstance(record, TaskDone) and (record.run_id, record.seq) == (run_id, seq):
-                return
-    finally:
-        consumer.close()
+    while time.monotonic() < deadline:
+        records = [
+            task_record_adapter.validate_json(m.value())
+            for m in read_to_end(platform.bootstrap, topic)
+        ]
+        if fence in records:
+            return
+        time.sleep(0.1)
     raise AssertionError(f"no TaskDone for {run_id}/{seq}")
